@@ -1,0 +1,22 @@
+"""vocalsep: singing-voice separation with the spectrogram U-Net of Jansson et al. (ISMIR 2017).
+
+    from vocalsep import Separator
+    sep = Separator()                      # the default model shipped with the package
+    vocals, accompaniment = sep.separate(audio, sample_rate)   # audio: (samples, channels) float32
+    sep.separate_file("song.mp3", "separated/song")
+
+Heavy modules (TensorFlow, librosa) are imported only when they are needed.
+"""
+
+from .errors import VocalsepError
+
+__version__ = "0.1.0"
+__all__ = ["Separator", "VocalsepError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "Separator":
+        from .separate import Separator
+
+        return Separator
+    raise AttributeError(f"module 'vocalsep' has no attribute {name!r}")

@@ -1,0 +1,220 @@
+"""Audio I/O: reading whole files, excerpts and blocks, resampling, and atomic writing.
+
+Arrays are float32 of shape (samples, channels), values nominally in [-1, 1], rates in Hz.
+Decoding is libsndfile's (through soundfile): wav, flac, ogg/vorbis, opus and mp3.  Other containers
+(m4a, aac, ...) are decoded with ffmpeg when it is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+
+from .errors import VocalsepError
+
+#: extensions that ``separate`` picks up in a folder
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".aac", ".wma")
+#: output formats: name -> (soundfile format, subtype)
+OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None)}
+
+
+@dataclass
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int  # samples per channel
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _soundfile_error(path: Path, e: Exception) -> VocalsepError:
+    msg = str(e).split("\n")[0]
+    if "Format not recognised" in msg or "unknown format" in msg.lower():
+        msg = "not a readable audio file (unknown or corrupt format)"
+    return VocalsepError(f"{path}: {msg}")
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise VocalsepError(f"{path}: no such file")
+    if path.is_dir():
+        raise VocalsepError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise VocalsepError(f"{path}: file is empty (0 bytes)")
+
+
+def info(path: str | Path) -> AudioInfo:
+    """Rate, channels and length of an audio file, without decoding it (ffmpeg probe for other formats)."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        i = sf.info(str(path))
+        frames = int(i.frames)
+        if i.format == "MPEG" or frames <= 0:
+            # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
+            with sf.SoundFile(str(path)) as f:
+                frames = sum(len(b) for b in f.blocks(blocksize=1 << 18, dtype="float32"))
+        if frames <= 0:
+            raise VocalsepError(f"{path}: contains no audio samples")
+        return AudioInfo(path, int(i.samplerate), int(i.channels), frames)
+    except sf.LibsndfileError as e:
+        if _have_ffmpeg() and path.suffix.lower() not in (".wav", ".flac"):
+            x, sr = _ffmpeg_read(path)
+            return AudioInfo(path, sr, x.shape[1], len(x))
+        raise _soundfile_error(path, e) from None
+    except RuntimeError as e:
+        raise _soundfile_error(path, e) from None
+
+
+def read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a whole file.  Returns ((samples, channels) float32, sample rate in Hz)."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        if _have_ffmpeg() and path.suffix.lower() not in (".wav", ".flac"):
+            return _ffmpeg_read(path)
+        raise _soundfile_error(path, e) from None
+    if len(x) == 0:
+        raise VocalsepError(f"{path}: contains no audio samples")
+    return x, int(sr)
+
+
+def read_excerpt(path: str | Path, start: int, frames: int) -> tuple[np.ndarray, int]:
+    """Read ``frames`` samples from sample ``start`` without decoding the rest (zero-padded at the end).
+
+    Returns ((frames, channels) float32, sample rate).
+    """
+    path = Path(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(start)
+            x = f.read(frames, dtype="float32", always_2d=True)
+            sr = f.samplerate
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise _soundfile_error(path, e) from None
+    if len(x) < frames:
+        x = np.pad(x, ((0, frames - len(x)), (0, 0)))
+    return x, int(sr)
+
+
+def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
+    """Yield consecutive blocks of ``block + 2 * overlap`` samples (the last ones shorter) that step by
+    ``block`` samples: block i covers samples [i * block - overlap, (i + 1) * block + overlap), clipped to
+    the file.  Each is (samples, channels) float32.  Memory holds one block at a time."""
+    path = Path(path)
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise _soundfile_error(path, e) from None
+    with f:
+        start = 0
+        while True:
+            lo = max(0, start - overlap)
+            f.seek(lo)
+            x = f.read(start + block + overlap - lo, dtype="float32", always_2d=True)
+            if len(x) == 0:
+                return
+            yield x
+            start += block
+            if lo + len(x) < start + block + overlap:
+                return
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample (samples, channels) or (samples,) float32 audio with soxr (high quality)."""
+    if sr_in == sr_out:
+        return np.asarray(x, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(np.ascontiguousarray(x, dtype=np.float32), sr_in, sr_out, quality="HQ").astype(
+        np.float32, copy=False
+    )
+
+
+class AtomicWriter:
+    """Write audio in blocks to a temporary file beside ``path``; :meth:`commit` renames it into place.
+
+    If the writer is closed without commit (an error, Ctrl-C), the temporary file is removed, so no half
+    file is ever left under the final name.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav"):
+        self.path = Path(path)
+        if fmt not in OUTPUT_FORMATS:
+            raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
+        major, subtype = OUTPUT_FORMATS[fmt]
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        try:
+            self._f = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            self.tmp.unlink(missing_ok=True)
+            raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
+
+    def write(self, x: np.ndarray) -> None:
+        self._f.write(np.clip(x, -1.0, 1.0))
+
+    def commit(self) -> None:
+        self._f.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def write(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str = "wav") -> None:
+    """Write (samples, channels) audio atomically."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    w = AtomicWriter(path, sample_rate, x.shape[1], fmt)
+    try:
+        w.write(x)
+        w.commit()
+    except BaseException:
+        w.discard()
+        raise
+
+
+def _have_ffmpeg() -> bool:
+    return shutil.which("ffmpeg") is not None
+
+
+def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
+    """Decode any container ffmpeg knows to float32 at its own rate and channel count."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
+         "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True,
+    )
+    try:
+        sr, ch = (int(v) for v in probe.stdout.strip().split(",")[:2])
+    except ValueError:
+        raise VocalsepError(f"{path}: not a readable audio file (unknown or corrupt format)") from None
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+        capture_output=True,
+    )
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise VocalsepError(f"{path}: ffmpeg could not decode it ({err[-1] if err else 'unknown error'})")
+    x = np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, ch).copy()
+    if len(x) == 0:
+        raise VocalsepError(f"{path}: contains no audio samples")
+    return x, sr

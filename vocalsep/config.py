@@ -1,0 +1,162 @@
+"""Typed configuration: spectral front end, network, data and training.
+
+A YAML file in ``configs/`` holds four sections (``spectral``, ``model``, ``data``, ``train``), each mapped
+onto one dataclass below; keys that are left out keep the defaults.  A saved model stores its
+``spectral`` and ``model`` sections, so a model file is all that separation needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import VocalsepError
+
+
+@dataclass
+class SpectralConfig:
+    """The STFT the network sees.
+
+    sample_rate: Hz at which the network runs (audio is resampled to it).
+    n_fft: window and FFT length in samples at ``sample_rate``.
+    hop_length: hop in samples at ``sample_rate``.
+    """
+
+    sample_rate: int = 8192
+    n_fft: int = 1024
+    hop_length: int = 256
+
+    @property
+    def hop_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+
+@dataclass
+class ModelConfig:
+    """The U-Net of Jansson et al. (2017).
+
+    freq_bins x frames is the patch the network sees (the lowest ``freq_bins`` STFT bins; the Nyquist bin
+    is dropped).  ``channels`` lists the encoder's filters; the decoder mirrors them.  The first
+    ``dropout_layers`` decoder layers use ``dropout``.
+    """
+
+    freq_bins: int = 512
+    frames: int = 128
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+    kernel_size: int = 5
+    stride: int = 2
+    dropout: float = 0.5
+    dropout_layers: int = 3
+    leaky_slope: float = 0.2
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)
+        factor = self.stride ** len(self.channels)
+        if self.freq_bins % factor or self.frames % factor:
+            raise VocalsepError(
+                f"model: freq_bins ({self.freq_bins}) and frames ({self.frames}) must be multiples of "
+                f"stride**depth = {factor}"
+            )
+
+
+@dataclass
+class DataConfig:
+    """Where training examples come from and how they are mixed.
+
+    datasets: paths, each a MUSDB18 root, a MUSDB18-HQ root, a CCMixter folder or a folder of stems.
+    dataset: ``auto`` (detect per path), ``musdb``, ``musdb-hq``, ``ccmixter`` or ``stems``.
+    validation: song names held out for validation (exact names or name prefixes).
+    validation_fraction: if ``validation`` is empty, this share of songs (chosen by a seeded hash of the
+        song name, so whole songs) is held out.
+    gain_db: random gain per source, uniform in [-gain_db, +gain_db] dB (0 turns it off).
+    channel_swap: swap left and right of stereo songs at random.
+    remix_probability: probability that an example's vocals come from another song than its accompaniment.
+    silent_vocals_probability: probability of an example with no vocals at all (teaches the network silence).
+    workers: processes that read and mix examples in parallel.
+    """
+
+    datasets: list[str] = field(default_factory=list)
+    dataset: str = "auto"
+    validation: list[str] = field(default_factory=list)
+    validation_fraction: float = 0.1
+    gain_db: float = 3.0
+    channel_swap: bool = True
+    remix_probability: float = 0.25
+    silent_vocals_probability: float = 0.0
+    workers: int = 1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation.  ``steps`` is the total number of training steps; validation runs each epoch."""
+
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    lr_decay_steps: int = 0          # 0: constant rate; else cosine decay to lr_min over this many steps
+    lr_min: float = 1e-5
+    steps: int = 20000
+    steps_per_epoch: int = 500
+    checkpoint_every: int = 500
+    validation_songs_sdr: int = 3
+    seed: int = 0
+    threads: int = 0                 # 0: let TensorFlow choose
+
+
+@dataclass
+class Config:
+    spectral: SpectralConfig = field(default_factory=SpectralConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model"]["channels"] = list(d["model"]["channels"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "Config":
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(sections)
+        if unknown:
+            raise VocalsepError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            kwargs[f.name] = _build(f.default_factory, d.get(f.name) or {}, f"{source}: {f.name}")  # type: ignore[misc]
+        return cls(**kwargs)
+
+
+def _build(kind, values: dict[str, Any], where: str):
+    if not isinstance(values, dict):
+        raise VocalsepError(f"{where} must be a mapping, got {type(values).__name__}")
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(values) - names
+    if unknown:
+        raise VocalsepError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(names)}")
+    try:
+        return kind(**values)
+    except TypeError as e:
+        raise VocalsepError(f"{where}: {e}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``{section: {key: value}}``."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise VocalsepError(f"{path}: config file does not exist") from None
+        except yaml.YAMLError as e:
+            raise VocalsepError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise VocalsepError(f"{path}: expected a mapping of sections at the top level")
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {})
+        data[section].update({k: v for k, v in values.items() if v is not None})
+    return Config.from_dict(data, source=str(path) if path else "config")

@@ -1,0 +1,286 @@
+"""The U-Net of Jansson et al. (ISMIR 2017), its model file, and the two ways to run it.
+
+Network: input (batch, freq_bins, frames, 1) magnitude patches, normalised so that each patch's maximum
+is 1; output a sigmoid vocal mask of the same shape.  Encoder: ``len(channels)`` strided 5x5 convolutions
+(batch norm, leaky ReLU 0.2).  Decoder: as many strided 5x5 transposed convolutions (batch norm, ReLU,
+dropout on the first ``dropout_layers``), each after the first fed the concatenation of the previous
+decoder output and the encoder output of the same size; the last one has one filter and a sigmoid.
+
+Model file (``.vsep``, a zip archive):
+    config.json   {"format": 1, "spectral": {...}, "model": {...}, "info": {...}}
+    weights.npz   the Keras weights in float16, in ``model.get_weights()`` order (arr_0, arr_1, ...)
+    model.tflite  the same network converted for LiteRT (optional; float16 weights), used for fast
+                  separation without importing TensorFlow
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ModelConfig, SpectralConfig
+from .errors import VocalsepError
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "default.vsep"
+
+
+def build_unet(cfg: ModelConfig):
+    """Build the Keras U-Net for ``cfg``.  Imports TensorFlow/Keras."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input(shape=(cfg.freq_bins, cfg.frames, 1), name="magnitude")
+    x = inp
+    skips = []
+    for i, ch in enumerate(cfg.channels):
+        x = layers.Conv2D(ch, cfg.kernel_size, strides=cfg.stride, padding="same", name=f"enc{i + 1}_conv")(x)
+        x = layers.BatchNormalization(name=f"enc{i + 1}_bn")(x)
+        x = layers.LeakyReLU(negative_slope=cfg.leaky_slope, name=f"enc{i + 1}_act")(x)
+        skips.append(x)
+    # decoder: mirror of the encoder, ending with one channel
+    out_channels = list(reversed(cfg.channels[:-1])) + [1]
+    for i, ch in enumerate(out_channels):
+        if i > 0:
+            x = layers.Concatenate(axis=-1, name=f"dec{i + 1}_skip")([x, skips[-1 - i]])
+        x = layers.Conv2DTranspose(ch, cfg.kernel_size, strides=cfg.stride, padding="same", name=f"dec{i + 1}_deconv")(x)
+        if i == len(out_channels) - 1:
+            x = layers.Activation("sigmoid", name="mask")(x)
+            break
+        x = layers.BatchNormalization(name=f"dec{i + 1}_bn")(x)
+        x = layers.ReLU(name=f"dec{i + 1}_act")(x)
+        if i < cfg.dropout_layers and cfg.dropout > 0:
+            x = layers.Dropout(cfg.dropout, name=f"dec{i + 1}_dropout")(x)
+    return keras.Model(inp, x, name="unet")
+
+
+@dataclass
+class ModelFile:
+    """What a ``.vsep`` file holds: the configs, float16 weights and (optionally) the LiteRT model."""
+
+    spectral: SpectralConfig
+    model: ModelConfig
+    weights: list[np.ndarray]
+    tflite: bytes | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cfg = {
+            "format": FORMAT_VERSION,
+            "spectral": asdict(self.spectral),
+            "model": {**asdict(self.model), "channels": list(self.model.channels)},
+            "info": self.info,
+        }
+        buf = io.BytesIO()
+        np.savez(buf, *[np.asarray(w, dtype=np.float16) for w in self.weights])
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+                z.writestr("config.json", json.dumps(cfg, indent=2))
+                z.writestr("weights.npz", buf.getvalue())
+                if self.tflite is not None:
+                    z.writestr("model.tflite", self.tflite)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path, weights: bool = True) -> "ModelFile":
+        path = Path(path)
+        if not path.exists():
+            raise VocalsepError(f"{path}: model file does not exist")
+        try:
+            with zipfile.ZipFile(path) as z:
+                cfg = json.loads(z.read("config.json"))
+                if cfg.get("format") != FORMAT_VERSION:
+                    raise VocalsepError(f"{path}: model format {cfg.get('format')} is not supported")
+                w: list[np.ndarray] = []
+                if weights:
+                    with np.load(io.BytesIO(z.read("weights.npz"))) as npz:
+                        w = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+                tfl = z.read("model.tflite") if "model.tflite" in z.namelist() else None
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
+            raise VocalsepError(f"{path}: not a vocalsep model file ({e})") from None
+        return cls(SpectralConfig(**cfg["spectral"]), ModelConfig(**cfg["model"]), w, tfl, cfg.get("info", {}))
+
+    @classmethod
+    def from_keras(cls, keras_model, spectral: SpectralConfig, model: ModelConfig, info: dict | None = None,
+                   tflite: bool = True) -> "ModelFile":
+        mf = cls(spectral, model, [np.asarray(w) for w in keras_model.get_weights()], None, dict(info or {}))
+        if tflite:
+            mf.tflite = to_tflite(keras_model, model)
+        return mf
+
+    def keras_model(self):
+        """Rebuild the Keras model with these weights (float32)."""
+        m = build_unet(self.model)
+        if self.weights:
+            m.set_weights([w.astype(np.float32) for w in self.weights])
+        return m
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(str(resources.files("vocalsep") / "models" / DEFAULT_MODEL))
+
+
+def _fold_bn(kernel: np.ndarray, bias: np.ndarray, bn, out_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold an inference-mode batch norm that follows a convolution into its kernel and bias."""
+    gamma, beta, mean, var = (np.asarray(w, np.float64) for w in bn.get_weights())
+    scale = gamma / np.sqrt(var + bn.epsilon)
+    shape = [1] * kernel.ndim
+    shape[out_axis] = -1
+    return kernel * scale.reshape(shape), (bias - mean) * scale + beta
+
+
+# Transposed 5x5 convolution, stride 2, 'same' padding, as a 3x3 convolution to 4x the channels followed by
+# depth-to-space: output phase r (0 or 1) along an axis takes, at input offsets -1, 0, +1, these kernel taps.
+_PHASE_TAPS = {0: (3, 1, None), 1: (4, 2, 0)}
+
+
+def _subpixel_kernel(w: np.ndarray) -> np.ndarray:
+    """(5, 5, out, in) transposed-conv kernel -> (3, 3, in, 4 * out) conv kernel, phases (row, col) major."""
+    _, _, c_out, c_in = w.shape
+    v = np.zeros((3, 3, c_in, 4 * c_out), dtype=np.float64)
+    for rh in (0, 1):
+        for rw in (0, 1):
+            group = slice((rh * 2 + rw) * c_out, (rh * 2 + rw + 1) * c_out)
+            for th, kh in enumerate(_PHASE_TAPS[rh]):
+                for tw, kw in enumerate(_PHASE_TAPS[rw]):
+                    if kh is not None and kw is not None:
+                        v[th, tw, :, group] = w[kh, kw].T
+    return v
+
+
+def to_tflite(keras_model, cfg: ModelConfig) -> bytes:
+    """Convert the Keras U-Net (inference mode) to a LiteRT flatbuffer with float16 weights.
+
+    Batch norms are folded into the convolutions, and each 5x5 stride-2 transposed convolution becomes
+    the equivalent 3x3 convolution plus depth-to-space, which XNNPACK runs about 3x faster.  Weights are
+    rounded through float16 first, as in the model file.  Input: (batch, freq_bins, frames, 1), any batch.
+    """
+    import tensorflow as tf
+
+    if cfg.kernel_size != 5 or cfg.stride != 2:
+        raise VocalsepError("LiteRT export supports kernel_size 5 and stride 2 only")
+    get = keras_model.get_layer
+    f16 = lambda a: np.asarray(a, np.float16).astype(np.float64)  # noqa: E731
+    enc, dec = [], []
+    for i in range(len(cfg.channels)):
+        k, b = (f16(w) for w in get(f"enc{i + 1}_conv").get_weights())
+        bn = get(f"enc{i + 1}_bn")
+        k, b = _fold_bn(k, b, _F16Layer(bn), out_axis=3)
+        enc.append((tf.constant(k, tf.float32), tf.constant(b, tf.float32)))
+    for i in range(len(cfg.channels)):
+        k, b = (f16(w) for w in get(f"dec{i + 1}_deconv").get_weights())
+        last = i == len(cfg.channels) - 1
+        if not last:
+            k, b = _fold_bn(k, b, _F16Layer(get(f"dec{i + 1}_bn")), out_axis=2)
+        dec.append((tf.constant(_subpixel_kernel(k), tf.float32), tf.constant(np.tile(b, 4), tf.float32)))
+    slope = cfg.leaky_slope
+
+    @tf.function(input_signature=[tf.TensorSpec([None, cfg.freq_bins, cfg.frames, 1], tf.float32)])
+    def unet(x):
+        skips = []
+        for k, b in enc:
+            x = tf.nn.leaky_relu(tf.nn.conv2d(x, k, 2, "SAME") + b, alpha=slope)
+            skips.append(x)
+        for i, (k, b) in enumerate(dec):
+            if i > 0:
+                x = tf.concat([x, skips[-1 - i]], axis=-1)
+            x = tf.nn.depth_to_space(tf.nn.conv2d(x, k, 1, "SAME") + b, 2)
+            x = tf.sigmoid(x) if i == len(dec) - 1 else tf.nn.relu(x)
+        return x
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([unet.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
+class _F16Layer:
+    """A batch-norm layer's weights rounded through float16, as stored in the model file."""
+
+    def __init__(self, bn):
+        self.epsilon = bn.epsilon
+        self._w = [np.asarray(w, np.float16).astype(np.float64) for w in bn.get_weights()]
+
+    def get_weights(self):
+        return self._w
+
+
+class KerasRunner:
+    """Runs the Keras model (imports TensorFlow).  ``__call__``: (n, F, T, 1) float32 -> mask, same shape."""
+
+    name = "keras"
+
+    def __init__(self, mf: ModelFile, batch: int = 8):
+        import tensorflow as tf
+
+        self.model = mf.keras_model()
+        self.batch = batch
+        self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = [np.asarray(self._fn(x[i:i + self.batch])) for i in range(0, len(x), self.batch)]
+        return np.concatenate(out, axis=0)
+
+
+class LiteRunner:
+    """Runs the LiteRT flatbuffer with XNNPACK, batch by batch.  No TensorFlow import."""
+
+    name = "litert"
+
+    def __init__(self, mf: ModelFile, batch: int = 4, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if mf.tflite is None:
+            raise VocalsepError("model file has no LiteRT model")
+        self.batch = batch
+        self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
+        self._inp = self.interp.get_input_details()[0]["index"]
+        self._out = self.interp.get_output_details()[0]["index"]
+        self._shape = (batch, mf.model.freq_bins, mf.model.frames, 1)
+        self.interp.resize_tensor_input(self._inp, self._shape)
+        self.interp.allocate_tensors()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        out = np.empty(x.shape, dtype=np.float32)
+        for i in range(0, n, self.batch):
+            b = x[i:i + self.batch]
+            if len(b) < self.batch:  # keep one fixed shape: pad the last batch
+                b = np.concatenate([b, np.zeros((self.batch - len(b),) + b.shape[1:], np.float32)])
+            self.interp.set_tensor(self._inp, np.ascontiguousarray(b, dtype=np.float32))
+            self.interp.invoke()
+            out[i:i + self.batch] = self.interp.get_tensor(self._out)[: min(self.batch, n - i)]
+        return out
+
+
+def make_runner(mf: ModelFile, backend: str = "auto"):
+    """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras."""
+    if backend not in ("auto", "litert", "keras"):
+        raise VocalsepError(f"unknown backend {backend!r}; choose auto, litert or keras")
+    if backend in ("auto", "litert") and mf.tflite is not None:
+        try:
+            return LiteRunner(mf)
+        except ImportError:
+            if backend == "litert":
+                raise VocalsepError("the LiteRT runtime (ai-edge-litert) is not installed") from None
+    elif backend == "litert":
+        raise VocalsepError("this model file has no LiteRT model; use --backend keras")
+    return KerasRunner(mf)
