@@ -123,14 +123,15 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
         start = 0
         while True:
             lo = max(0, start - overlap)
+            want = start + block + overlap - lo
             f.seek(lo)
-            x = f.read(start + block + overlap - lo, dtype="float32", always_2d=True)
+            x = f.read(want + 1, dtype="float32", always_2d=True)  # one extra sample tells if more follows
             if len(x) == 0:
                 return
-            yield x
-            start += block
-            if lo + len(x) < start + block + overlap:
+            yield x[:want]
+            if len(x) <= want:
                 return
+            start += block
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -1,0 +1,65 @@
+"""Shared fixtures: a tiny U-Net model file (built once per session), audio writers, the data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SONG = DATA / "songs" / "Fantasma - Los Rombos.mp3"
+
+
+def tiny_configs():
+    from vocalsep.config import ModelConfig, SpectralConfig
+
+    return SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32), ModelConfig(
+        freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A seeded, untrained tiny U-Net saved as a .vsep file with its LiteRT model."""
+    import keras
+
+    from vocalsep.model import ModelFile, build_unet
+
+    keras.utils.set_random_seed(0)
+    spectral, model = tiny_configs()
+    path = tmp_path_factory.mktemp("model") / "tiny.vsep"
+    ModelFile.from_keras(build_unet(model), spectral, model, info={"test": True}).save(path)
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def make_audio(rng, seconds: float, sr: int, channels: int) -> np.ndarray:
+    """Seeded test music: a few sines (one above 8 kHz when the rate allows) plus noise, (samples, channels)."""
+    n = max(1, int(round(seconds * sr)))
+    t = np.arange(n) / sr
+    x = np.zeros((n, channels), np.float32)
+    for c in range(channels):
+        for f in (220.0, 440.0 * (c + 1), 1500.0, 10000.0):
+            if f < sr / 2:
+                x[:, c] += 0.1 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
+        x[:, c] += 0.02 * rng.standard_normal(n)
+    return x
+
+
+@pytest.fixture
+def write_audio(tmp_path, rng):
+    def _write(name: str, seconds: float = 2.0, sr: int = 44100, channels: int = 2, subtype=None) -> Path:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(p, make_audio(rng, seconds, sr, channels), sr, subtype=subtype)
+        return p
+
+    return _write

@@ -1,0 +1,82 @@
+"""The command line through click's test runner, and its start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import soundfile as sf
+from click.testing import CliRunner
+
+from vocalsep.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from vocalsep.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('tensorflow', 'keras', 'librosa', 'ai_edge_litert', 'scipy') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+
+
+def test_separate_one_file(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", seconds=1.0, sr=44100, channels=2)
+    res = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
+    assert res.exit_code == 0, res.output
+    for stem in ("vocals", "accompaniment"):
+        y, sr = sf.read(tmp_path / "out" / "song" / f"{stem}.wav")
+        assert sr == 44100 and y.shape == (44100, 2)
+
+
+def test_separate_formats(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.ogg", seconds=1.0, sr=22050, channels=1)
+    for fmt in ("flac", "mp3"):
+        res = run("separate", src, "-o", tmp_path / fmt, "--format", fmt, "--model", tiny_model)
+        assert res.exit_code == 0, res.output
+        y, sr = sf.read(tmp_path / fmt / "song" / f"vocals.{fmt}")
+        assert sr == 22050
+        # mp3 encoders pad: flac is exact, mp3 within a frame
+        assert y.ndim == 1 and (len(y) == 22050 if fmt == "flac" else abs(len(y) - 22050) < 2400)
+
+
+def test_folder_with_a_corrupt_file(tiny_model, write_audio, tmp_path):
+    write_audio("music/good.wav", 0.5)
+    (tmp_path / "music" / "corrupt.wav").write_text("not audio at all")
+    res = run("separate", tmp_path / "music", "-o", tmp_path / "out", "--model", tiny_model)
+    assert res.exit_code == 1
+    assert "corrupt.wav" in res.output and "FAILED" in res.output
+    assert (tmp_path / "out" / "good" / "vocals.wav").exists()
+    assert not (tmp_path / "out" / "corrupt").exists()
+    assert "Traceback" not in res.output
+
+
+def test_no_clobber_then_overwrite(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 0.5)
+    assert run("separate", src, "-o", tmp_path / "o", "--model", tiny_model).exit_code == 0
+    target = tmp_path / "o" / "song" / "vocals.wav"
+    target.write_bytes(b"keep me")
+    res = run("separate", src, "-o", tmp_path / "o", "--model", tiny_model)
+    assert res.exit_code == 0 and "skipped" in res.output
+    assert target.read_bytes() == b"keep me"
+    res = run("separate", src, "-o", tmp_path / "o", "--model", tiny_model, "--overwrite")
+    assert res.exit_code == 0 and target.read_bytes() != b"keep me"
+
+
+def test_bad_paths_give_one_line(tiny_model, tmp_path, write_audio):
+    res = run("separate", tmp_path / "nope.mp3", "--model", tiny_model)
+    assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "nope.mp3" in res.output
+    (tmp_path / "empty").mkdir()
+    res = run("separate", tmp_path / "empty", "--model", tiny_model)
+    assert res.exit_code == 1 and "no audio files" in res.output
+    res = run("separate", write_audio("a.wav", 0.2), "--model", tmp_path / "missing.vsep")
+    assert res.exit_code == 1 and "missing.vsep" in res.output
+    # an output "folder" that is a file cannot be written
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = run("separate", write_audio("b.wav", 0.2), "-o", blocker / "out", "--model", tiny_model)
+    assert res.exit_code == 1 and "Traceback" not in res.output and str(blocker) in res.output

@@ -1,0 +1,340 @@
+"""Separation: the :class:`Separator` and the folder batch behind ``vocalsep separate``.
+
+How a song is separated (any rate, any channel count, any length):
+
+1. The song is cut into blocks of ``block_seconds`` with ``overlap_seconds`` of context on each side
+   (memory holds one block, whatever the song's length).
+2. Each block is resampled to the model's rate (8192 Hz), and each channel's magnitude STFT is cut into
+   patches of ``frames`` frames every ``frames // 2``; all patches of all channels go through the network
+   in batches, and the vocal masks of overlapping patches are overlap-added with a Hann weight.
+3. The mask is interpolated onto the full-resolution STFT of the block at the input's own rate (window
+   ~ the model's window in seconds, rounded to a power of two; hop = window / 4).  Above the model's
+   Nyquist (4096 Hz) each frame takes the mean mask of the model's top octave (see
+   ``spectral.upsample_mask``), so the whole band is kept.
+4. vocals = ISTFT(mask x mixture STFT) with the mixture's phase; accompaniment = mixture - vocals, so the
+   two add up to the input exactly.
+5. Consecutive blocks are cross-faded linearly over their shared 2 x overlap samples, so there are no
+   seams.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from . import audio, spectral
+from .errors import VocalsepError
+from .model import ModelFile, default_model_path, make_runner
+
+STEMS = ("vocals", "accompaniment")
+
+
+def full_band_stft_params(sample_rate: int, model_spectral) -> tuple[int, int]:
+    """(n_fft, hop) of the full-resolution STFT at ``sample_rate``: the model's window length in seconds,
+    rounded to a power of two in samples, and a hop of a quarter window."""
+    seconds = model_spectral.n_fft / model_spectral.sample_rate
+    n_fft = 2 ** max(6, round(math.log2(seconds * sample_rate)))
+    return n_fft, n_fft // 4
+
+
+class Separator:
+    """Separates vocals from accompaniment with a trained U-Net.
+
+    model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep).
+    backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
+    block_seconds / overlap_seconds: streaming block length and the context on each side of a block.
+    high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency.
+    stereo: ``channels`` (a mask per channel) or ``mid`` (one mask, from the mean of the channels, for all).
+    patch_overlap: share of a patch that overlaps the next one (0.5: patches every frames / 2).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 30.0,
+                 overlap_seconds: float = 2.0, high_band_from_hz: float = 2048.0, batch: int = 4,
+                 stereo: str = "channels", patch_overlap: float = 0.5):
+        path = Path(model_path) if model_path is not None else default_model_path()
+        head = ModelFile.load(path, weights=False)
+        need_weights = backend == "keras" or head.tflite is None
+        mf = ModelFile.load(path) if need_weights else head
+        self.model_path = path
+        self.spectral = mf.spectral
+        self.model_config = mf.model
+        self.info = mf.info
+        self.runner = make_runner(mf, backend)
+        self.runner.batch = batch if self.runner.name == "litert" else self.runner.batch
+        self.block_seconds = block_seconds
+        self.overlap_seconds = overlap_seconds
+        self.high_band_from_hz = high_band_from_hz
+        if stereo not in ("channels", "mid"):
+            raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
+        if not 0 <= patch_overlap < 1:
+            raise VocalsepError(f"patch_overlap must be in [0, 1), not {patch_overlap}")
+        self.stereo = stereo
+        self.patch_hop = max(1, int(round(self.model_config.frames * (1 - patch_overlap))))
+
+    # -- the model's view: masks at the model's rate ---------------------------------------------------
+    def model_masks(self, x_model: np.ndarray) -> np.ndarray:
+        """Vocal masks for audio at the model's rate.
+
+        x_model: (samples, channels) float32 at ``spectral.sample_rate``.
+        Returns (channels, freq_bins, frames) float32 in [0, 1]: bin k at k * sample_rate / n_fft Hz,
+        frame t at t * hop_length samples.
+        """
+        sp, mc = self.spectral, self.model_config
+        F, P = mc.freq_bins, mc.frames
+        if self.stereo == "mid" and x_model.shape[1] > 1:
+            return np.repeat(self.model_masks(x_model.mean(axis=1, keepdims=True)), x_model.shape[1], axis=0)
+        mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
+        T = mags[0].shape[1]
+        starts = spectral.patch_starts(T, P, self.patch_hop)
+        padded_T = starts[-1] + P
+        patches = np.zeros((len(mags) * len(starts), F, P, 1), dtype=np.float32)
+        for c, m in enumerate(mags):
+            mp = np.zeros((F, padded_T), dtype=np.float32)
+            mp[:, :T] = m
+            for j, s in enumerate(starts):
+                p = mp[:, s:s + P]
+                patches[c * len(starts) + j, :, :, 0] = p / (p.max() + 1e-8)
+        out = self.runner(patches)[..., 0]
+        w = spectral.patch_weight(P)
+        masks = np.zeros((len(mags), F, padded_T), dtype=np.float32)
+        norm = np.zeros(padded_T, dtype=np.float32)
+        for j, s in enumerate(starts):
+            norm[s:s + P] += w
+        for c in range(len(mags)):
+            for j, s in enumerate(starts):
+                masks[c, :, s:s + P] += out[c * len(starts) + j] * w
+        return masks[:, :, :T] / norm[:T]
+
+    # -- one block at the input's rate -----------------------------------------------------------------
+    def _separate_block(self, x: np.ndarray, sr: int) -> np.ndarray:
+        """Vocals for one block.  x: (samples, channels) float32 at ``sr``; returns the same shape."""
+        sp = self.spectral
+        masks = self.model_masks(audio.resample(x, sr, sp.sample_rate).reshape(-1, x.shape[1]))
+        n_fft, hop = full_band_stft_params(sr, sp)
+        vocals = np.empty_like(x)
+        for c in range(x.shape[1]):
+            X = spectral.stft(x[:, c], n_fft, hop)
+            m = spectral.upsample_mask(
+                masks[c], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
+                hop / sr, self.high_band_from_hz,
+            )
+            vocals[:, c] = spectral.istft(X * m, n_fft, hop, len(x))
+        return vocals
+
+    def _stream(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Separate consecutive overlapping blocks (see ``audio.blocks``) and yield (mixture, vocals)
+        pieces that tile the input in order, cross-fading the overlaps."""
+        block = max(1, int(round(self.block_seconds * sr)))
+        overlap = int(round(self.overlap_seconds * sr))
+        tail_mix = tail_voc = None
+        first = True
+        for x in blocks:
+            voc = self._separate_block(x, sr)
+            if not first:
+                # x starts `overlap` before the block start; the previous block's tail covers 2*overlap
+                n = min(len(tail_voc), len(voc))
+                ramp = ((np.arange(n) + 0.5) / n).astype(np.float32)[:, None]
+                yield x[:n], tail_voc[:n] * (1 - ramp) + voc[:n] * ramp
+                x, voc = x[n:], voc[n:]
+            first = False
+            keep = min(2 * overlap, len(x)) if overlap else 0
+            # hold back the part that the next block will overlap
+            cut = len(x) - keep
+            if cut > 0:
+                yield x[:cut], voc[:cut]
+            tail_mix, tail_voc = x[cut:], voc[cut:]
+        if tail_voc is not None and len(tail_voc):
+            yield tail_mix, tail_voc
+
+    def _array_blocks(self, x: np.ndarray, sr: int) -> Iterator[np.ndarray]:
+        block = max(1, int(round(self.block_seconds * sr)))
+        overlap = int(round(self.overlap_seconds * sr))
+        start = 0
+        while True:
+            lo = max(0, start - overlap)
+            hi = min(len(x), start + block + overlap)
+            yield x[lo:hi]
+            start += block
+            if hi >= len(x):
+                return
+
+    # -- public API ------------------------------------------------------------------------------------
+    def separate(self, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """Separate an array.
+
+        x: (samples, channels) or (samples,) float, any rate.  Returns (vocals, accompaniment), each
+        float32 of x's shape; vocals + accompaniment == x (up to float32 rounding).
+        """
+        x = np.asarray(x, dtype=np.float32)
+        mono = x.ndim == 1
+        if mono:
+            x = x[:, None]
+        if x.ndim != 2 or len(x) == 0:
+            raise VocalsepError(f"expected audio of shape (samples, channels), got {x.shape}")
+        if not np.isfinite(x).all():
+            raise VocalsepError("audio contains NaN or infinite samples")
+        voc = np.concatenate([v for _, v in self._stream(self._array_blocks(x, sample_rate), sample_rate)])
+        acc = x - voc
+        return (voc[:, 0], acc[:, 0]) if mono else (voc, acc)
+
+    def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str = "wav",
+                      overwrite: bool = False) -> dict[str, Path]:
+        """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
+
+        Streams the file block by block; both outputs are written to temporary names and renamed only
+        when the whole song is done, so a failure leaves no partial file.  Existing outputs raise
+        VocalsepError unless ``overwrite``.  Returns {stem: path}.
+        """
+        path, out_dir = Path(path), Path(out_dir)
+        targets = {s: out_dir / f"{s}.{fmt}" for s in STEMS}
+        existing = [p for p in targets.values() if p.exists()]
+        if existing and not overwrite:
+            raise VocalsepError(f"{existing[0]}: already exists (use --overwrite to replace it)")
+        info = audio.info(path) if path.suffix.lower() in (".wav", ".flac", ".ogg", ".oga") else None
+        sr, channels, blocks = self._open_blocks(path, info)
+        created = not out_dir.exists()
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VocalsepError(f"{out_dir}: cannot create output folder ({e.strerror})") from None
+        writers = {}
+        try:
+            try:
+                for s, p in targets.items():
+                    writers[s] = audio.AtomicWriter(p, sr, channels, fmt)
+            except OSError as e:
+                raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
+            for mix, voc in self._stream(blocks, sr):
+                if not np.isfinite(mix).all():
+                    raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                writers["vocals"].write(voc)
+                writers["accompaniment"].write(mix - voc)
+            for w in writers.values():
+                w.commit()
+        except BaseException as e:
+            for w in writers.values():
+                w.discard()
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
+                raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
+            raise
+        return targets
+
+    def _open_blocks(self, path: Path, info) -> tuple[int, int, Iterator[np.ndarray]]:
+        """Sample rate, channels and an iterator of overlapping blocks of a file."""
+        import soundfile as sf
+
+        if not path.exists():
+            raise VocalsepError(f"{path}: no such file")
+        if path.stat().st_size == 0:
+            raise VocalsepError(f"{path}: file is empty (0 bytes)")
+        try:
+            with sf.SoundFile(str(path)) as f:
+                sr, ch = f.samplerate, f.channels
+                first = f.read(1024, dtype="float32")
+        except (sf.LibsndfileError, RuntimeError):
+            # not something libsndfile reads: decode whole with ffmpeg if available, else explain
+            x, sr = audio.read(path)
+            return sr, x.shape[1], self._array_blocks(x, sr)
+        if len(first) == 0:
+            raise VocalsepError(f"{path}: contains no audio samples")
+        block = max(1, int(round(self.block_seconds * sr)))
+        overlap = int(round(self.overlap_seconds * sr))
+        return sr, ch, audio.blocks(path, block, overlap)
+
+
+# -- folder batches ------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """One input file and the folder its two outputs go to (relative to the output root)."""
+
+    path: Path
+    name: Path
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
+    """Expand files and folders (recursively) into jobs.  A folder's files keep their sub-folders in the
+    output (``out/<sub>/<song>/``); a missing path or a folder with no audio raises VocalsepError."""
+    jobs: list[Job] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
+                           and not f.name.startswith("."))
+            if not files:
+                raise VocalsepError(f"{p}: no audio files found in this folder "
+                                    f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})")
+            jobs += [Job(f, f.relative_to(p).with_suffix("")) for f in files]
+        elif p.exists():
+            jobs.append(Job(p, Path(p.stem)))
+        else:
+            raise VocalsepError(f"{p}: no such file or folder")
+    return jobs
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str          # "done", "skipped" or "failed"
+    message: str = ""
+
+
+def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
+              progress: bool = True, echo=None) -> list[Outcome]:
+    """Separate every job into ``out_root/<job.name>/``; one failure never stops the batch.
+
+    Prints a progress bar and a closing summary.  Returns the failed outcomes (empty when all went well).
+    """
+    from tqdm import tqdm
+
+    out_root = Path(out_root)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VocalsepError(f"{out_root}: cannot create output folder ({e.strerror})") from None
+    if not os.access(out_root, os.W_OK):
+        raise VocalsepError(f"{out_root}: output folder is not writable")
+    seen: dict[Path, Path] = {}
+    outcomes: list[Outcome] = []
+    bar = tqdm(jobs, unit="song", disable=not progress or len(jobs) < 1, dynamic_ncols=True)
+    say = echo or bar.write
+    t0 = time.perf_counter()
+    for job in bar:
+        bar.set_postfix_str(job.path.name[:40])
+        if job.name in seen:
+            outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
+            continue
+        seen[job.name] = job.path
+        out_dir = out_root / job.name
+        if not overwrite and any((out_dir / f"{s}.{fmt}").exists() for s in STEMS):
+            outcomes.append(Outcome(job, "skipped"))
+            say(f"{job.path}: skipped, {out_dir} already has outputs (use --overwrite to replace them)")
+            continue
+        try:
+            sep.separate_file(job.path, out_dir, fmt=fmt, overwrite=overwrite)
+            outcomes.append(Outcome(job, "done"))
+        except VocalsepError as e:
+            outcomes.append(Outcome(job, "failed", str(e)))
+        except (OSError, MemoryError) as e:
+            outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
+    bar.close()
+    failed = [o for o in outcomes if o.status == "failed"]
+    done = sum(o.status == "done" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    summary = f"Separated {done} of {len(jobs)} file(s) into {out_root} in {time.perf_counter() - t0:.1f} s"
+    if skipped:
+        summary += f"; {skipped} skipped (outputs exist)"
+    if failed:
+        summary += f"; {len(failed)} FAILED:"
+    say(summary)
+    for o in failed:
+        msg = o.message if o.message.startswith(str(o.job.path)) else f"{o.job.path}: {o.message}"
+        say(f"  {msg}")
+    return failed
