@@ -72,5 +72,65 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | No
         sys.exit(EXIT_FAILED)
 
 
+def _log_to_stderr() -> None:
+    """Library messages (logger ``vocalsep``) as one line each on stderr: ``warning: ...``."""
+    import logging
+
+    logger = logging.getLogger("vocalsep")
+    if not any(getattr(h, "_vocalsep", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(levelname_lower)s%(message)s"))
+        h.addFilter(_LevelPrefix())
+        h._vocalsep = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO)
+
+
+class _LevelPrefix:
+    def filter(self, record) -> bool:
+        import logging
+
+        record.levelname_lower = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return True
+
+
+@main.command()
+@click.option("--data", "datasets", multiple=True, type=click.Path(path_type=Path),
+              help="Training data folder (repeatable): a MUSDB18 or MUSDB18-HQ root, a CCMixter folder, or a "
+                   "folder of <song>/vocals.* + accompaniment.* (or other stems).  Default: data.datasets.")
+@click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "ccmixter", "stems"]), default=None,
+              help="Kind of every --data folder (default: data.dataset, normally auto: detected per folder).")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML config (e.g. configs/unet.yaml); options given here override it.  Default: built-in "
+                   "defaults (the same as configs/unet.yaml).")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Run folder: checkpoint, logs, config.yaml, best.vsep and model.vsep.")
+@click.option("--batch-size", type=int, default=None, help="Patches per step (default: train.batch_size).")
+@click.option("--steps", type=int, default=None, help="Total training steps (default: train.steps).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default: train.learning_rate).")
+@click.option("--seed", type=int, default=None, help="Seed of initialisation and data (default: train.seed).")
+@click.option("--workers", type=int, default=None, help="Data worker processes (default: data.workers).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--validation", multiple=True,
+              help="Song name or name prefix to hold out for validation (repeatable; default: data.validation, "
+                   "else data.validation_fraction of the songs).")
+def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | None, out_dir: Path,
+          batch_size: int | None, steps: int | None, lr: float | None, seed: int | None, workers: int | None,
+          resume: bool, validation: tuple[str, ...]) -> None:
+    """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
+    from .config import load_config
+    from .train import train as run_training
+
+    _log_to_stderr()
+    overrides = {
+        "data": {"datasets": [str(p) for p in datasets] or None, "dataset": dataset,
+                 "validation": list(validation) or None, "workers": workers},
+        "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed},
+    }
+    cfg = load_config(config_path, overrides)
+    final = run_training(cfg, out_dir, resume=resume, progress=True)
+    click.echo(f"Model written to {final}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

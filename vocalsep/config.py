@@ -71,10 +71,15 @@ class DataConfig:
     validation_fraction: if ``validation`` is empty, this share of songs (chosen by a seeded hash of the
         song name, so whole songs) is held out.
     gain_db: random gain per source, uniform in [-gain_db, +gain_db] dB (0 turns it off).
-    channel_swap: swap left and right of stereo songs at random.
+    channel_swap: the network is mono, so for stereo songs this takes the left, the right or the mid
+        channel at random per example; off: always the mid.
     remix_probability: probability that an example's vocals come from another song than its accompaniment.
     silent_vocals_probability: probability of an example with no vocals at all (teaches the network silence).
-    workers: processes that read and mix examples in parallel.
+    workers: processes that read and mix examples in parallel (0: one thread of the training process).
+    validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
+    cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
+        ``$VOCALSEP_CACHE`` or ``~/.cache/vocalsep``, then ``/musdb/<hash of the track file>/``).
+    cache_subtype: sample format of those wav files, ``FLOAT`` (exact) or ``PCM_16`` (half the disk).
     """
 
     datasets: list[str] = field(default_factory=list)
@@ -86,11 +91,16 @@ class DataConfig:
     remix_probability: float = 0.25
     silent_vocals_probability: float = 0.0
     workers: int = 1
+    validation_patches: int = 64
+    cache_dir: str = ""
+    cache_subtype: str = "FLOAT"
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation.  ``steps`` is the total number of training steps; validation runs each epoch."""
+    """Optimisation.  ``steps`` is the total number of training steps; validation runs each epoch
+    (every ``steps_per_epoch`` steps); a checkpoint is written every ``checkpoint_every`` steps; the CSV and
+    TensorBoard logs get the mean training loss every ``log_every`` steps."""
 
     batch_size: int = 8
     learning_rate: float = 1e-3
@@ -102,6 +112,7 @@ class TrainConfig:
     validation_songs_sdr: int = 3
     seed: int = 0
     threads: int = 0                 # 0: let TensorFlow choose
+    log_every: int = 10
 
 
 @dataclass

@@ -1,0 +1,325 @@
+"""Training: the U-Net of Jansson et al. on streamed patches, with checkpoints, resume and validation.
+
+``train(cfg, out_dir)`` writes into ``out_dir``:
+
+    config.yaml       the resolved configuration
+    checkpoint.npz    model variables (weights, batch-norm statistics, dropout RNG state), Adam's state and
+                      the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C and at
+                      the end; ``resume=True`` continues from it at the same step
+    log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training)
+    tb/               TensorBoard scalars (loss, lr, val_loss)
+    best.vsep         the model with the lowest validation loss so far
+    model.vsep        the final model (also written on Ctrl-C)
+
+Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
+by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
+
+The data stream after a (re)start at step ``s`` is a function of (seed, s) (see :class:`data.BatchStream`), so
+a run and its resumption are repeatable with the same ``--seed``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data as datamod
+from .config import Config, load_config
+from .errors import VocalsepError
+
+log = logging.getLogger("vocalsep.train")
+
+CHECKPOINT = "checkpoint.npz"
+LOG_FIELDS = ("step", "loss", "lr", "val_loss", "time")
+
+
+def learning_rate(cfg, step: int) -> float:
+    """The learning rate at ``step`` (the same formula as Keras' CosineDecay with alpha = lr_min / lr)."""
+    t = cfg.train
+    if t.lr_decay_steps <= 0:
+        return float(t.learning_rate)
+    p = min(step, t.lr_decay_steps) / t.lr_decay_steps
+    alpha = t.lr_min / t.learning_rate
+    return float(t.learning_rate * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)) + alpha))
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_config(cfg: Config, path: Path) -> None:
+    import yaml
+
+    _atomic_write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+
+
+def save_checkpoint(path: Path, model, optimizer, meta: dict) -> None:
+    """Model and optimizer variables plus ``meta`` (json) in one npz, written atomically."""
+    arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
+    arrays.update({f"opt_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+    arrays["meta"] = np.array(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path, model, optimizer) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            mv, ov = model.variables, optimizer.variables
+            n_m = sum(1 for k in z.files if k.startswith("model_"))
+            n_o = sum(1 for k in z.files if k.startswith("opt_"))
+            if n_m != len(mv) or n_o != len(ov):
+                raise VocalsepError(f"{path}: checkpoint does not fit this model ({n_m} variables, expected {len(mv)})")
+            for i, v in enumerate(mv):
+                a = z[f"model_{i}"]
+                if tuple(a.shape) != tuple(v.shape):
+                    raise VocalsepError(f"{path}: checkpoint does not fit this model ({v.path}: {a.shape} vs {v.shape})")
+                v.assign(a)
+            for i, v in enumerate(ov):
+                v.assign(z[f"opt_{i}"])
+    except (OSError, ValueError, KeyError) as e:
+        raise VocalsepError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else e!r})") from None
+    return meta
+
+
+class _Log:
+    """log.csv (kept up to ``start`` rows on resume) and TensorBoard scalars."""
+
+    def __init__(self, out_dir: Path, start: int):
+        self.path = out_dir / "log.csv"
+        rows = []
+        if start > 0 and self.path.exists():
+            with open(self.path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= start]
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, LOG_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        self._f = open(self.path, "a", newline="")
+        self._w = csv.DictWriter(self._f, LOG_FIELDS)
+        self._tb = None
+        try:
+            import tensorflow as tf
+
+            self._tb = tf.summary.create_file_writer(str(out_dir / "tb"))
+        except Exception as e:  # pragma: no cover
+            log.warning("%s: no TensorBoard log (%s)", out_dir / "tb", e)
+
+    def _scalar(self, tag: str, value: float, step: int) -> None:
+        import tensorflow as tf
+
+        try:
+            tf.summary.scalar(tag, value, step=step)
+        except Exception:  # the tensorboard package is not installed: write the same record by hand
+            from tensorflow.core.framework import summary_pb2
+
+            md = summary_pb2.SummaryMetadata()
+            md.plugin_data.plugin_name = "scalars"
+            tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=md.SerializeToString())
+
+    def row(self, step: int, loss: float | None, lr: float, val_loss: float | None, elapsed: float) -> None:
+        fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
+        self._w.writerow({"step": step, "loss": fmt(loss), "lr": fmt(lr), "val_loss": fmt(val_loss),
+                          "time": f"{elapsed:.1f}"})
+        self._f.flush()
+        if self._tb is not None:
+            with self._tb.as_default():
+                if loss is not None:
+                    self._scalar("loss", loss, step)
+                self._scalar("lr", lr, step)
+                if val_loss is not None:
+                    self._scalar("val_loss", val_loss, step)
+            self._tb.flush()
+
+    def close(self) -> None:
+        self._f.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _check_resume_config(cfg: Config, out_dir: Path) -> None:
+    saved = out_dir / "config.yaml"
+    if not saved.exists():
+        return
+    old = load_config(saved)
+    for section in ("spectral", "model"):
+        if getattr(old, section) != getattr(cfg, section):
+            raise VocalsepError(f"{saved}: the {section} settings differ from this run's; resume with the same "
+                                f"{section} section (or train into another --out)")
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
+    """Train the U-Net of ``cfg`` on ``cfg.data``; returns the path of the final model file."""
+    out_dir = Path(out_dir)
+    t = cfg.train
+    ckpt_path = out_dir / CHECKPOINT
+    if resume:
+        if not ckpt_path.exists():
+            raise VocalsepError(f"{ckpt_path}: no checkpoint to resume from")
+        _check_resume_config(cfg, out_dir)
+    elif ckpt_path.exists():
+        raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
+    if t.batch_size < 1 or t.steps < 0:
+        raise VocalsepError("train: batch_size must be >= 1 and steps >= 0")
+
+    # data first (no TensorFlow needed): a problem with it shows at once
+    songs = datamod.discover_all(cfg.data)
+    train_songs, val_songs = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
+    log.info("%d training songs, %d validation songs", len(train_songs), len(val_songs))
+    sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
+    val_mix, val_voc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model, cfg.data.validation_patches)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(cfg, out_dir / "config.yaml")
+
+    import keras
+    import tensorflow as tf
+
+    from .model import ModelFile, build_unet
+
+    try:  # the LiteRT converter's deprecation notices would break the progress bar
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+
+    if t.threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(t.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(t.threads)
+        except RuntimeError as e:  # already initialised (a second run in one process)
+            log.warning("threads: %s", e)
+
+    keras.utils.set_random_seed(t.seed)
+    model = build_unet(cfg.model)
+    if t.lr_decay_steps > 0:
+        lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.lr_decay_steps,
+                                                    alpha=t.lr_min / t.learning_rate)
+    else:
+        lr = t.learning_rate
+    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer.build(model.trainable_variables)
+
+    meta = {"step": 0, "best_val_loss": None, "val_loss": None, "elapsed": 0.0, "seed": t.seed}
+    if resume:
+        meta.update(load_checkpoint(ckpt_path, model, optimizer))
+    step = int(optimizer.iterations.numpy())
+    best_val = meta.get("best_val_loss")
+    last_val = meta.get("val_loss")
+    elapsed0 = float(meta.get("elapsed", 0.0))
+
+    shape = (t.batch_size, cfg.model.freq_bins, cfg.model.frames, 1)
+    spec = tf.TensorSpec(shape, tf.float32)
+
+    @tf.function(input_signature=[spec, spec])
+    def train_step(mix, voc):
+        with tf.GradientTape() as tape:
+            mask = model(mix, training=True)
+            loss = tf.reduce_mean(tf.abs(mask * mix - voc))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(mix, voc):
+        mask = model(mix, training=False)
+        return tf.reduce_sum(tf.reduce_mean(tf.abs(mask * mix - voc), axis=[1, 2, 3]))
+
+    def validate() -> float | None:
+        if len(val_mix) == 0:
+            return None
+        total = 0.0
+        for i in range(0, len(val_mix), t.batch_size):
+            total += float(eval_step(val_mix[i:i + t.batch_size], val_voc[i:i + t.batch_size]))
+        return total / len(val_mix)
+
+    def info(val: float | None) -> dict:
+        return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
+                "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val,
+                "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, model, optimizer,
+                        {"step": step, "best_val_loss": best_val, "val_loss": last_val,
+                         "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
+
+    logger = _Log(out_dir, step)
+    stream = datamod.BatchStream(sampler, t.batch_size, t.seed, cfg.data.workers, start=step)
+    from tqdm import tqdm
+
+    bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    t0 = time.time()
+    interrupted = False
+    losses: list[float] = []
+    ema = None
+    try:
+        try:
+            while step < t.steps:
+                mix, voc, _ = next(stream)
+                loss = float(train_step(mix, voc))
+                step = int(optimizer.iterations.numpy())
+                if not math.isfinite(loss):
+                    raise VocalsepError(f"training diverged at step {step} (loss {loss}); lower --lr")
+                losses.append(loss)
+                ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+                val = None
+                if (t.steps_per_epoch > 0 and step % t.steps_per_epoch == 0) or step == t.steps:
+                    val = last_val = validate()
+                    if val is not None and (best_val is None or val < best_val):
+                        best_val = val
+                        ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(out_dir / "best.vsep")
+                if val is not None or step % max(1, t.log_every) == 0 or step == t.steps:
+                    logger.row(step, float(np.mean(losses)) if losses else None, learning_rate(cfg, step - 1),
+                               val, elapsed0 + time.time() - t0)
+                    losses = []
+                if t.checkpoint_every > 0 and step % t.checkpoint_every == 0:
+                    checkpoint()
+                bar.update(1)
+                bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}", refresh=False)
+        except KeyboardInterrupt:
+            interrupted = True
+            bar.close()
+            log.warning("interrupted at step %d: saving a checkpoint and the model", step)
+    finally:
+        stream.close()
+        bar.close()
+    try:
+        if not interrupted and last_val is None and len(val_mix):  # no step was run
+            last_val = validate()
+            if last_val is not None and (best_val is None or last_val < best_val):
+                best_val = last_val
+                ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(out_dir / "best.vsep")
+            logger.row(step, None, learning_rate(cfg, max(0, step - 1)), last_val, elapsed0 + time.time() - t0)
+        checkpoint()
+        final = out_dir / "model.vsep"
+        ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(final)
+    finally:
+        logger.close()
+    if interrupted:
+        log.warning("checkpoint at step %d saved in %s; continue with --resume", step, ckpt_path)
+        raise KeyboardInterrupt
+    return final
