@@ -4,12 +4,12 @@ How a song is separated (any rate, any channel count, any length):
 
 1. The song is cut into blocks of ``block_seconds`` with ``overlap_seconds`` of context on each side
    (memory holds one block, whatever the song's length).
-2. Each block is resampled to the model's rate (8192 Hz), and each channel's magnitude STFT is cut into
-   patches of ``frames`` frames every ``frames // 2``; all patches of all channels go through the network
+2. Each block is resampled to the model's rate (16384 Hz by default), and each channel's magnitude STFT is cut into
+   patches of ``frames`` frames (half-overlapping by default); all patches of all channels go through the network
    in batches, and the vocal masks of overlapping patches are overlap-added with a Hann weight.
 3. The mask is interpolated onto the full-resolution STFT of the block at the input's own rate (window
-   ~ the model's window in seconds, rounded to a power of two; hop = window / 4).  Above the model's
-   Nyquist (4096 Hz) each frame takes the mean mask of the model's top octave (see
+   ~0.1 s rounded to a power of two; hop = window / 4).  Above the model's
+   Nyquist (8192 Hz for the default model) each frame takes the mean mask of the model's top half-octave (see
    ``spectral.upsample_mask``), so the whole band is kept.
 4. vocals = ISTFT(mask x mixture STFT) with the mixture's phase; accompaniment = mixture - vocals, so the
    two add up to the input exactly.
@@ -36,11 +36,16 @@ from .model import ModelFile, default_model_path, make_runner
 STEMS = ("vocals", "accompaniment")
 
 
-def full_band_stft_params(sample_rate: int, model_spectral) -> tuple[int, int]:
-    """(n_fft, hop) of the full-resolution STFT at ``sample_rate``: the model's window length in seconds,
-    rounded to a power of two in samples, and a hop of a quarter window."""
-    seconds = model_spectral.n_fft / model_spectral.sample_rate
-    n_fft = 2 ** max(6, round(math.log2(seconds * sample_rate)))
+#: window of the full-resolution STFT that the mask is applied to, in seconds (rounded to a power of two
+#: in samples): measured with oracle masks on MUSDB18-HQ (scripts/measure_full_band.py), ~0.1 s beats
+#: the model's own 62.5 ms by 0.9 dB
+FULL_BAND_WINDOW_S = 0.1
+
+
+def full_band_stft_params(sample_rate: int, model_spectral=None) -> tuple[int, int]:
+    """(n_fft, hop) of the full-resolution STFT at ``sample_rate``: about ``FULL_BAND_WINDOW_S`` rounded
+    to a power of two (4096 at 44.1 and 48 kHz, 2048 at 16 kHz), hop a quarter window."""
+    n_fft = 2 ** max(6, round(math.log2(FULL_BAND_WINDOW_S * sample_rate)))
     return n_fft, n_fft // 4
 
 
@@ -50,13 +55,15 @@ class Separator:
     model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep).
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
     block_seconds / overlap_seconds: streaming block length and the context on each side of a block.
-    high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency.
+    high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
+        (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
+        scripts/measure_full_band.py compares).
     stereo: ``channels`` (a mask per channel) or ``mid`` (one mask, from the mean of the channels, for all).
     patch_overlap: share of a patch that overlaps the next one (0.5: patches every frames / 2).
     """
 
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 30.0,
-                 overlap_seconds: float = 2.0, high_band_from_hz: float = 2048.0, batch: int = 4,
+                 overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "channels", patch_overlap: float = 0.5):
         path = Path(model_path) if model_path is not None else default_model_path()
         head = ModelFile.load(path, weights=False)
@@ -70,7 +77,8 @@ class Separator:
         self.runner.batch = batch if self.runner.name == "litert" else self.runner.batch
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds
-        self.high_band_from_hz = high_band_from_hz
+        self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
+                                  else self.spectral.sample_rate / 2 ** 1.5)
         if stereo not in ("channels", "mid"):
             raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
         if not 0 <= patch_overlap < 1:

@@ -52,22 +52,21 @@ def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     window = hann(n_fft)
     frames = spec.shape[1]
     pad = n_fft // 2
-    # overlap-add in `step` groups of frames that do not overlap each other: frame j goes to group j % step,
-    # and each group's frames, zero-padded to step * hop samples, lie end to end in one contiguous slice
+    # overlap-add in blocks of `hop` samples: frame j's k-th block of hop samples lands on block j + k
     step = -(-n_fft // hop)
     span = step * hop
-    total = (frames - 1) * hop + span
-    out = np.zeros(total, dtype=np.float32)
-    norm = np.zeros(total, dtype=np.float32)
     chunks = np.zeros((frames, span), dtype=np.float32)
     chunks[:, :n_fft] = scipy.fft.irfft(spec.T, n=n_fft, axis=-1, workers=FFT_WORKERS) * window
+    chunks = chunks.reshape(frames, step, hop)
     win_sq = np.zeros(span, dtype=np.float32)
     win_sq[:n_fft] = window * window
-    for k in range(min(step, frames)):
-        group = chunks[k::step]
-        start = k * hop
-        out[start:start + group.size] += group.ravel()
-        norm[start:start + group.size] += np.tile(win_sq, len(group))
+    win_sq = win_sq.reshape(step, hop)
+    out = np.zeros((frames + step - 1, hop), dtype=np.float32)
+    norm = np.zeros((frames + step - 1, hop), dtype=np.float32)
+    for k in range(step):
+        out[k:k + frames] += chunks[:, k]
+        norm[k:k + frames] += win_sq[k]
+    out, norm = out.ravel(), norm.ravel()
     out = out[pad:pad + length]
     norm = norm[pad:pad + length]
     good = norm > 1e-8

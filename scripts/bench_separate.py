@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Separation speed and memory, as a user meets them.  Prints every figure; asserts nothing.
+
+    python scripts/bench_separate.py [--song PATH] [--runs 3] [--long-minutes 20] [--model PATH]
+
+1. ``vocalsep --help`` wall time (fresh process).
+2. ``vocalsep separate SONG`` as one fresh process: wall time and peak RSS (start-up, decoding and
+   writing included).
+3. In one process, the model loaded: seconds of audio separated per second of wall time, for the
+   library API on a decoded array and for file to file (``separate_file``); and where the time goes.
+4. Peak RSS of a fresh process separating a long input (the songs concatenated to ``--long-minutes``),
+   to show that memory does not grow with the input's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SONG = DATA / "songs" / "Fantasma - Los Rombos.mp3"
+
+
+def fresh(cmd: list[str]) -> tuple[float, float]:
+    """Run a command as a fresh process: (wall seconds, peak RSS of the child in MB)."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+            "dt = time.perf_counter() - t; "
+            "sys.stderr.write(r.stderr.decode()[-2000:] if r.returncode else ''); "
+            "print(dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True)
+    wall, rss, rc = out.stdout.split()
+    if rc != "0":
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
+    return float(wall), float(rss)
+
+
+def vocalsep_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("vocalsep")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "vocalsep.cli"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--song", type=Path, default=SONG)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--long-minutes", type=float, default=20.0)
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--skip-long", action="store_true")
+    args = ap.parse_args()
+    model = ["--model", str(args.model)] if args.model else []
+
+    import soundfile as sf
+
+    info = sf.info(str(args.song))
+    dur = info.frames / info.samplerate
+    print(f"song: {args.song.name}: {dur:.1f} s, {info.channels} ch, {info.samplerate} Hz; "
+          f"{os.cpu_count()} cores; median of {args.runs} runs")
+
+    helps = [fresh([*vocalsep_cmd(), "--help"])[0] for _ in range(args.runs)]
+    print(f"vocalsep --help                      : {statistics.median(helps):.3f} s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [fresh([*vocalsep_cmd(), "separate", str(args.song), "-o", tmp, "--overwrite", *model])
+                for _ in range(args.runs)]
+        walls = [w for w, _ in runs]
+        print(f"vocalsep separate (fresh process)    : {statistics.median(walls):.2f} s wall "
+              f"(min {min(walls):.2f}), peak RSS {max(r for _, r in runs):.0f} MB")
+
+        from vocalsep import Separator, audio
+
+        t = time.perf_counter()
+        sep = Separator(args.model)
+        print(f"model load ({sep.runner.name})              : {time.perf_counter() - t:.2f} s")
+        x, sr = audio.read(args.song)
+        sep.separate(x[: sr * 5], sr)  # warm-up
+        api = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            sep.separate(x, sr)
+            api.append(time.perf_counter() - t)
+        m = statistics.median(api)
+        print(f"in process, array -> arrays          : {m:.2f} s = {dur / m:.0f}x real time")
+        files = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            sep.separate_file(args.song, Path(tmp) / "inproc", overwrite=True)
+            files.append(time.perf_counter() - t)
+        m = statistics.median(files)
+        print(f"in process, file -> files (decode, separate, encode): {m:.2f} s = {dur / m:.0f}x real time")
+
+        prof = cProfile.Profile()
+        prof.enable()
+        sep.separate_file(args.song, Path(tmp) / "inproc", overwrite=True)
+        prof.disable()
+        st = pstats.Stats(prof)
+        groups = {
+            "decode (soundfile read)": ["read", "seek"],
+            "resample (soxr)": ["resample"],
+            "STFT": ["stft"],
+            "model (LiteRT/Keras)": ["__call__"],
+            "ISTFT": ["istft"],
+            "mask upsampling": ["upsample_mask"],
+            "encode (soundfile write)": ["write"],
+        }
+        stats = st.stats  # type: ignore[attr-defined]
+        total = sum(v[2] for k, v in stats.items())
+        print("profile of one file -> files run (cumulative seconds):")
+        seen = set()
+        for label, names in groups.items():
+            tt = 0.0
+            for (file, _, fn), v in stats.items():
+                if fn in names and ("vocalsep" in file or fn in ("read", "seek", "write")) and (file, fn) not in seen:
+                    if fn in ("read", "seek", "write") and "soundfile" not in file:
+                        continue
+                    if fn == "__call__" and "model.py" not in file:
+                        continue
+                    seen.add((file, fn))
+                    tt += v[3]
+            print(f"  {label:28s} {tt:6.2f} s")
+
+        if not args.skip_long:
+            # a long input: the songs concatenated, written as 16-bit wav
+            songs = sorted((DATA / "songs").glob("*.mp3"))
+            long_path = Path(tmp) / "long.wav"
+            target = int(args.long_minutes * 60 * 44100)
+            written = 0
+            with sf.SoundFile(long_path, "w", 44100, 2, subtype="PCM_16") as f:
+                while written < target:
+                    for s in songs:
+                        y, r = audio.read(s)
+                        if r != 44100 or y.shape[1] != 2:
+                            continue
+                        y = y[: target - written]
+                        f.write(y)
+                        written += len(y)
+                        if written >= target:
+                            break
+            del x
+            wall, rss = fresh([*vocalsep_cmd(), "separate", str(long_path), "-o", tmp, "--overwrite", *model])
+            print(f"{args.long_minutes:.0f}-minute input (fresh process)     : {wall:.1f} s wall "
+                  f"({written / 44100 / wall:.0f}x real time), peak RSS {rss:.0f} MB")
+    print(f"this benchmark's own peak RSS        : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
