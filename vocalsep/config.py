@@ -24,9 +24,9 @@ class SpectralConfig:
     hop_length: hop in samples at ``sample_rate``.
     """
 
-    sample_rate: int = 8192
+    sample_rate: int = 16384
     n_fft: int = 1024
-    hop_length: int = 256
+    hop_length: int = 512
 
     @property
     def hop_seconds(self) -> float:
