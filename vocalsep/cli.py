@@ -76,22 +76,20 @@ def _log_to_stderr() -> None:
     """Library messages (logger ``vocalsep``) as one line each on stderr: ``warning: ...``."""
     import logging
 
+    class Handler(logging.StreamHandler):
+        def emit(self, record) -> None:
+            self.stream = sys.stderr  # whatever it is now (click's test runner swaps it)
+            record.prefix = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+            super().emit(record)
+
     logger = logging.getLogger("vocalsep")
     if not any(getattr(h, "_vocalsep", False) for h in logger.handlers):
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(levelname_lower)s%(message)s"))
-        h.addFilter(_LevelPrefix())
+        h = Handler()
+        h.setFormatter(logging.Formatter("%(prefix)s%(message)s"))
         h._vocalsep = True  # type: ignore[attr-defined]
         logger.addHandler(h)
     logger.setLevel(logging.INFO)
-
-
-class _LevelPrefix:
-    def filter(self, record) -> bool:
-        import logging
-
-        record.levelname_lower = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
-        return True
+    logger.propagate = False  # TensorFlow's absl puts a handler on the root logger: print once
 
 
 @main.command()

@@ -469,20 +469,22 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
 # ------------------------------------------------------------------------------------------------- batching
 
 
-def _rng(seed: int, worker: int, start: int) -> np.random.Generator:
-    """The stream of worker ``worker`` of a run with ``seed`` (re)started at batch ``start``."""
-    return np.random.default_rng([int(seed), int(worker), int(start)])
+def batch_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of batch ``index`` of a run with ``seed``: each batch has its own, so the stream does
+    not depend on the number of workers, and a run resumed at step s gets the batches it would have had."""
+    return np.random.default_rng([int(seed), int(index)])
 
 
-def _worker_main(sampler: PatchSampler, batch_size: int, seed: int, worker: int, start: int, q) -> None:
+def _worker_main(sampler: PatchSampler, batch_size: int, seed: int, first: int, stride: int, q) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     spectral.FFT_WORKERS = 1                      # one core per worker
-    rng = _rng(seed, worker, start)
+    k = first
     try:
         while True:
-            q.put(("batch", sampler.batch(rng, batch_size)))
+            q.put(("batch", sampler.batch(batch_rng(seed, k), batch_size)))
+            k += stride
     except Exception:
         q.put(("error", traceback.format_exc()))
 
@@ -491,10 +493,11 @@ class BatchStream:
     """An endless iterator of training batches (mixture, vocals, accompaniment), each
     (batch_size, freq_bins, frames, 1) float32, made ahead of time.
 
-    ``workers`` >= 1: that many processes, each with its own queue of ``prefetch`` batches; batch ``k`` comes
-    from worker ``k % workers``, whose generator is seeded by (seed, worker, start), so the stream depends on
-    the seed and the restart point only, not on timing.  ``workers`` = 0: one background thread (the same
-    stream as one worker).  :meth:`close` stops them.
+    Batch ``k`` (counted from 0 at the run's first step; the stream begins at ``start``) is drawn with
+    :func:`batch_rng` (seed, k), so the stream is the same for any number of workers, any timing, and a
+    resumed run.  ``workers`` >= 1: that many processes, each with its own queue of ``prefetch`` batches,
+    worker w making batches start + w, start + w + workers, ...; ``workers`` = 0: one background thread.
+    :meth:`close` stops them.
     """
 
     def __init__(self, sampler: PatchSampler, batch_size: int, seed: int = 0, workers: int = 1,
@@ -507,10 +510,11 @@ class BatchStream:
             self._tq: queue.Queue = queue.Queue(maxsize=prefetch)
 
             def run():
-                rng = _rng(seed, 0, start)
+                k = start
                 try:
                     while not self._stop.is_set():
-                        item = ("batch", sampler.batch(rng, batch_size))
+                        item = ("batch", sampler.batch(batch_rng(seed, k), batch_size))
+                        k += 1
                         while not self._stop.is_set():
                             try:
                                 self._tq.put(item, timeout=0.1)
@@ -525,7 +529,7 @@ class BatchStream:
         else:
             ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow's threads
             self._queues = [ctx.Queue(maxsize=prefetch) for _ in range(self.workers)]
-            self._procs = [ctx.Process(target=_worker_main, args=(sampler, batch_size, seed, w, start, q),
+            self._procs = [ctx.Process(target=_worker_main, args=(sampler, batch_size, seed, start + w, self.workers, q),
                                        daemon=True, name=f"vocalsep-data-{w}")
                            for w, q in enumerate(self._queues)]
             for p in self._procs:
@@ -584,8 +588,7 @@ class BatchStream:
             pass
 
 
-def iter_batches(sampler: PatchSampler, batch_size: int, seed: int, count: int) -> Iterable:
-    """``count`` batches made in this process (tests, benchmarks)."""
-    rng = _rng(seed, 0, 0)
-    for _ in range(count):
-        yield sampler.batch(rng, batch_size)
+def iter_batches(sampler: PatchSampler, batch_size: int, seed: int, count: int, start: int = 0) -> Iterable:
+    """Batches ``start .. start + count - 1`` of the stream, made in this process (tests, benchmarks)."""
+    for k in range(start, start + count):
+        yield sampler.batch(batch_rng(seed, k), batch_size)

@@ -14,8 +14,9 @@
 Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
 by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
 
-The data stream after a (re)start at step ``s`` is a function of (seed, s) (see :class:`data.BatchStream`), so
-a run and its resumption are repeatable with the same ``--seed``.
+Batch ``k`` of the data stream is a function of (seed, k) only (see :class:`data.BatchStream`) and the
+checkpoint holds the dropout RNG state with the weights, so a run is repeatable with the same ``--seed``, and a
+resumed run sees the batches that an uninterrupted one would have seen.
 """
 
 from __future__ import annotations
@@ -160,6 +161,33 @@ class _Log:
             self._tb.close()
 
 
+def make_steps(model, optimizer, batch_size: int):
+    """(train_step, eval_step), both tf.functions of (mixture, vocals) magnitude batches
+    (batch, freq_bins, frames, 1): ``train_step`` applies one Adam step and returns the batch's mean L1 loss
+    between ``mask * mixture`` and the vocals; ``eval_step`` (inference mode) returns the sum over the batch
+    of the per-patch mean loss."""
+    import tensorflow as tf
+
+    shape = (batch_size,) + tuple(model.input_shape[1:])
+    spec = tf.TensorSpec(shape, tf.float32)
+
+    @tf.function(input_signature=[spec, spec])
+    def train_step(mix, voc):
+        with tf.GradientTape() as tape:
+            mask = model(mix, training=True)
+            loss = tf.reduce_mean(tf.abs(mask * mix - voc))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(mix, voc):
+        mask = model(mix, training=False)
+        return tf.reduce_sum(tf.reduce_mean(tf.abs(mask * mix - voc), axis=[1, 2, 3]))
+
+    return train_step, eval_step
+
+
 def _check_resume_config(cfg: Config, out_dir: Path) -> None:
     saved = out_dir / "config.yaml"
     if not saved.exists():
@@ -232,22 +260,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     last_val = meta.get("val_loss")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
-    shape = (t.batch_size, cfg.model.freq_bins, cfg.model.frames, 1)
-    spec = tf.TensorSpec(shape, tf.float32)
-
-    @tf.function(input_signature=[spec, spec])
-    def train_step(mix, voc):
-        with tf.GradientTape() as tape:
-            mask = model(mix, training=True)
-            loss = tf.reduce_mean(tf.abs(mask * mix - voc))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    @tf.function(reduce_retracing=True)
-    def eval_step(mix, voc):
-        mask = model(mix, training=False)
-        return tf.reduce_sum(tf.reduce_mean(tf.abs(mask * mix - voc), axis=[1, 2, 3]))
+    train_step, eval_step = make_steps(model, optimizer, t.batch_size)
 
     def validate() -> float | None:
         if len(val_mix) == 0:

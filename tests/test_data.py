@@ -1,0 +1,254 @@
+"""vocalsep.data: discovery per data set kind, bad songs skipped, the split, the example sampler and batching.
+
+Synthetic stems are written to tmp_path; nothing imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vocalsep import data
+from vocalsep.config import DataConfig, ModelConfig, SpectralConfig
+from vocalsep.errors import VocalsepError
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SPEC = SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32)
+MODEL = ModelConfig(freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
+PATCH = (MODEL.frames - 1) * SPEC.hop_length
+
+
+def tone(seconds: float, sr: int, freq: float, channels: int = 1, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(len(t))
+    return np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1).astype(np.float32)
+
+
+def write_song(root: Path, name: str, stems: dict[str, np.ndarray], sr: int, ext: str = "wav") -> Path:
+    d = root / name
+    d.mkdir(parents=True, exist_ok=True)
+    for stem, x in stems.items():
+        sf.write(d / f"{stem}.{ext}", x, sr)
+    return d
+
+
+def stems_folder(root: Path, n: int = 4, sr: int = 16000, seconds: float = 1.0, channels: int = 1) -> Path:
+    for i in range(n):
+        write_song(root, f"singer_{i // 2 + 1}_{i % 2 + 1:02d}", {
+            "vocals": tone(seconds, sr, 440 + 50 * i, channels),
+            "accompaniment": tone(seconds, sr, 110, channels, noise=0.05, seed=i)}, sr)
+    return root
+
+
+# --------------------------------------------------------------------------------------------- discovery
+
+
+def test_stems_folder_discovery_and_groups(tmp_path):
+    root = stems_folder(tmp_path / "stems")
+    write_song(root, "multi", {"vocals": tone(1, 22050, 300), "drums": tone(1, 22050, 60),
+                               "bass": tone(1, 22050, 80), "mixture": tone(1, 22050, 1)}, 22050, "flac")
+    assert data.detect_kind(root) == "stems"
+    songs = {s.name: s for s in data.discover(root)}
+    assert len(songs) == 5
+    s = songs["singer_1_02"]
+    assert s.group == "singer_1" and s.sample_rate == 16000 and s.channels == 1 and s.length == 16000
+    multi = songs["multi"]
+    # every stem but vocals* (and mix*) goes into the accompaniment
+    assert [Path(p).name for p in multi.accompaniment] == ["bass.flac", "drums.flac"]
+    assert multi.group == "multi"
+    assert data.stems_group("amy_10_03") == "amy_10" and data.stems_group("track_01") == "track_01"
+
+
+def test_ccmixter_and_musdb_hq_layouts(tmp_path):
+    root = tmp_path / "ccm"
+    for i in range(2):
+        write_song(root, f"song{i}", {"mix": tone(1, 44100, 1, 2), "source-01": tone(1, 44100, 100, 2),
+                                      "source-02": tone(1, 44100, 500, 2)}, 44100)
+    assert data.detect_kind(root) == "ccmixter"
+    songs = data.discover(root)
+    assert [s.name for s in songs] == ["song0", "song1"]
+    assert songs[0].vocals[0].endswith("source-02.wav") and songs[0].accompaniment[0].endswith("source-01.wav")
+    assert songs[0].channels == 2 and songs[0].kind == "ccmixter"
+
+    hq = tmp_path / "hq"
+    write_song(hq / "test", "A - B", {s: tone(1, 44100, 200 + i, 2) for i, s in
+                                      enumerate(("mixture", "drums", "bass", "other", "vocals"))}, 44100)
+    assert data.detect_kind(hq) == "musdb-hq"
+    (s,) = data.discover(hq)
+    assert s.name == "A - B" and len(s.accompaniment) == 3 and s.vocals[0].endswith("vocals.wav")
+
+
+def test_bad_songs_are_skipped_with_a_warning(tmp_path, caplog):
+    root = stems_folder(tmp_path / "stems", n=2)
+    write_song(root, "no_vocals", {"accompaniment": tone(1, 16000, 100)}, 16000)
+    bad = write_song(root, "corrupt", {"accompaniment": tone(1, 16000, 100)}, 16000)
+    (bad / "vocals.wav").write_bytes(b"RIFF this is not audio at all" * 10)
+    mixed = write_song(root, "rates", {"vocals": tone(1, 16000, 300)}, 16000)
+    sf.write(mixed / "accompaniment.wav", tone(1, 22050, 100), 22050)
+    write_song(root, "lengths", {"vocals": tone(1, 16000, 300), "accompaniment": tone(0.5, 16000, 100)}, 16000)
+    with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
+        songs = data.discover(root)
+    assert sorted(s.name for s in songs) == ["singer_1_01", "singer_1_02"]
+    text = caplog.text
+    assert "no_vocals" in text and "missing vocals" in text
+    assert str(bad / "vocals.wav") in text
+    assert str(mixed / "accompaniment.wav") in text and "sample rate" in text
+    assert "lengths" in text and "length" in text
+    # a ccmixter song without its voice stem
+    ccm = tmp_path / "ccm"
+    write_song(ccm, "ok", {"source-01": tone(1, 8000, 100), "source-02": tone(1, 8000, 300)}, 8000)
+    write_song(ccm, "half", {"source-01": tone(1, 8000, 100), "mix": tone(1, 8000, 100)}, 8000)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
+        assert [s.name for s in data.discover(ccm, "ccmixter")] == ["ok"]
+    assert "source-02.wav" in caplog.text
+
+
+def test_no_songs_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VocalsepError, match="no usable songs"):
+        data.discover(tmp_path / "empty")
+    with pytest.raises(VocalsepError, match="does not exist"):
+        data.discover(tmp_path / "missing")
+    write_song(tmp_path / "bad", "x", {"accompaniment": tone(1, 8000, 100)}, 8000)
+    with pytest.raises(VocalsepError, match="no usable songs"):
+        data.discover_all(DataConfig(datasets=[str(tmp_path / "bad")]))
+    with pytest.raises(VocalsepError, match="no training data"):
+        data.discover_all(DataConfig())
+
+
+def test_split_keeps_songs_together(tmp_path):
+    songs = data.discover(stems_folder(tmp_path / "s", n=8))
+    train, val = data.split_songs(songs, [], 0.25)
+    assert {s.group for s in train}.isdisjoint({s.group for s in val})
+    assert len({s.group for s in val}) == 1 and len(train) + len(val) == 8
+    assert data.split_songs(songs, [], 0.25) == (train, val)  # the same in every run
+    train, val = data.split_songs(songs, ["singer_2"], 0.25)
+    assert sorted(s.name for s in val) == ["singer_2_01", "singer_2_02"]
+    train, val = data.split_songs(songs, ["singer_3_01"], 0.0)  # a clip names its whole song
+    assert sorted(s.name for s in val) == ["singer_3_01", "singer_3_02"]
+    assert data.split_songs(songs, [], 0.0)[1] == []
+    with pytest.raises(VocalsepError, match="nope"):
+        data.split_songs(songs, ["nope"], 0.1)
+
+
+# ---------------------------------------------------------------------------------------------- examples
+
+
+def test_examples_shapes_normalisation_and_rate(tmp_path):
+    root = tmp_path / "s"
+    # vocals: a 1 kHz tone at 44.1 kHz stereo; accompaniment: 250 Hz
+    write_song(root, "a", {"vocals": tone(2, 44100, 1000, 2), "accompaniment": tone(2, 44100, 250, 2)}, 44100)
+    songs = data.discover(root)
+    cfg = DataConfig(gain_db=0, remix_probability=0)
+    sampler = data.PatchSampler(songs, SPEC, MODEL, cfg)
+    assert sampler.patch_len == PATCH
+    v, a = sampler.waveforms(np.random.default_rng(0))
+    assert v.shape == a.shape == (PATCH,) and v.dtype == np.float32
+    mix, voc, acc = sampler.example(np.random.default_rng(0))
+    for x in (mix, voc, acc):
+        assert x.shape == (MODEL.freq_bins, MODEL.frames) and x.dtype == np.float32
+    assert mix.max() == pytest.approx(1.0, abs=1e-5)
+    bin_hz = SPEC.sample_rate / SPEC.n_fft
+    assert abs(voc.mean(axis=1).argmax() - 1000 / bin_hz) <= 1
+    assert abs(acc.mean(axis=1).argmax() - 250 / bin_hz) <= 1
+    # the mixture is the magnitude of the sum
+    b = sampler.batch(np.random.default_rng(3), 5)
+    assert all(x.shape == (5, MODEL.freq_bins, MODEL.frames, 1) for x in b)
+    assert np.allclose(b[0].max(axis=(1, 2, 3)), 1.0, atol=1e-5)
+    assert np.all(b[0] <= b[1] + b[2] + 1e-5)
+
+
+def test_augmentations(tmp_path):
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)
+    write_song(root, "b", {"vocals": tone(2, 16000, 2000), "accompaniment": tone(2, 16000, 125)}, 16000)
+    songs = data.discover(root)
+    # remix: vocals of one song over the accompaniment of the other
+    sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig(gain_db=0, remix_probability=1.0))
+    pairs = set()
+    for i in range(30):
+        _, voc, acc = sampler.example(np.random.default_rng(i))
+        pairs.add((int(voc.mean(1).argmax()), int(acc.mean(1).argmax())))
+    assert len(pairs) == 4  # all four vocals/accompaniment combinations occur
+    # silent vocals
+    sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig(silent_vocals_probability=1.0, remix_probability=0))
+    _, voc, acc = sampler.example(np.random.default_rng(0))
+    assert voc.max() == 0 and acc.max() > 0.5
+    # gain: the vocals/accompaniment ratio varies within +-gain_db per source
+    sampler = data.PatchSampler(songs[:1], SPEC, MODEL, DataConfig(gain_db=6, remix_probability=0))
+    ratios = [np.sqrt(np.sum(w[0] ** 2) / np.sum(w[1] ** 2)) for w in
+              (sampler.waveforms(np.random.default_rng(i)) for i in range(20))]
+    assert 1.2 < max(ratios) / min(ratios) < 10 ** (24 / 20)
+
+
+def test_batches_are_seeded_and_independent_of_workers(tmp_path):
+    songs = data.discover(stems_folder(tmp_path / "s", n=4, channels=2))
+    sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig())
+    a = list(data.iter_batches(sampler, 3, seed=7, count=3))
+    b = list(data.iter_batches(sampler, 3, seed=7, count=3))
+    c = list(data.iter_batches(sampler, 3, seed=8, count=1))
+    assert all(np.array_equal(x, y) for p, q in zip(a, b) for x, y in zip(p, q))
+    assert not np.array_equal(a[0][0], c[0][0])
+    with data.BatchStream(sampler, 3, seed=7, workers=0) as s0:
+        t = [next(s0) for _ in range(3)]
+    with data.BatchStream(sampler, 3, seed=7, workers=2, start=1) as s2:
+        u = [next(s2) for _ in range(2)]
+    assert all(np.array_equal(x, y) for p, q in zip(a, t) for x, y in zip(p, q))
+    # a stream restarted at batch 1 (a resumed run), made by two processes, continues the same stream
+    assert all(np.array_equal(x, y) for p, q in zip(a[1:], u) for x, y in zip(p, q))
+
+
+def test_validation_patches_are_fixed(tmp_path):
+    songs = data.discover(stems_folder(tmp_path / "s", n=2, seconds=2.0))
+    m1, v1 = data.validation_patches(songs, SPEC, MODEL, 10)
+    m2, v2 = data.validation_patches(songs, SPEC, MODEL, 10)
+    assert m1.shape == v1.shape == (10, MODEL.freq_bins, MODEL.frames, 1)
+    assert np.array_equal(m1, m2) and np.array_equal(v1, v2)
+    assert np.allclose(m1.max(axis=(1, 2, 3)), 1.0, atol=1e-5)
+    assert data.validation_patches([], SPEC, MODEL, 10)[0].shape == (0, MODEL.freq_bins, MODEL.frames, 1)
+
+
+def test_memory_is_not_the_data_set(tmp_path):
+    """Songs are records of paths: discovering 100 songs loads no audio."""
+    songs = data.discover(stems_folder(tmp_path / "s", n=100, seconds=0.2))
+    assert len(songs) == 100 and all(isinstance(p, str) for s in songs for p in s.vocals)
+
+
+def test_musdb_preview_through_the_decode_cache(tmp_path):
+    musdb_root = SHARED / "musdb"
+    if shutil.which("ffmpeg") is None or not (musdb_root / "train").is_dir():
+        pytest.skip("needs ffmpeg and the MUSDB18 preview in shared/data/musdb")
+    try:
+        import musdb  # noqa: F401
+    except Exception as e:  # pragma: no cover
+        pytest.skip(f"musdb does not import: {e}")
+    root = tmp_path / "musdb"
+    (root / "train").mkdir(parents=True)
+    for p in sorted((musdb_root / "train").glob("*.stem.mp4"))[:2]:  # two tracks keep the test fast
+        (root / "train" / p.name).symlink_to(p)
+    cache = tmp_path / "cache"
+    assert data.detect_kind(root) == "musdb"
+    songs = data.discover(root, cache_dir=cache)
+    assert len(songs) == 2 and songs[0].sample_rate == 44100 and songs[0].channels == 2
+    assert all(Path(p).is_relative_to(cache) for s in songs for p in s.vocals + s.accompaniment)
+    assert not list(cache.rglob("*.part"))
+    # the cache holds vocals and drums + bass + other of the STEMS file
+    import musdb
+
+    track = musdb.DB(root=str(root), subsets="train")[0]
+    stems = track.stems
+    v, _ = sf.read(songs[0].vocals[0], dtype="float32")
+    a, _ = sf.read(songs[0].accompaniment[0], dtype="float32")
+    assert np.allclose(v, stems[4], atol=1e-6) and np.allclose(a, stems[1] + stems[2] + stems[3], atol=1e-5)
+    mtime = Path(songs[0].vocals[0]).stat().st_mtime_ns
+    assert data.discover(root, cache_dir=cache)[0] == songs[0]  # second time: from the cache
+    assert Path(songs[0].vocals[0]).stat().st_mtime_ns == mtime
+    mix, voc, acc = data.PatchSampler(songs, SPEC, MODEL, DataConfig()).example(np.random.default_rng(0))
+    assert mix.shape == (MODEL.freq_bins, MODEL.frames)
