@@ -130,5 +130,83 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
     click.echo(f"Model written to {final}")
 
 
+@main.command()
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+              help="MUSDB18 root (stems), MUSDB18-HQ root (wav folders) or a folder of <song>/vocals.* + accompaniment.*.")
+@click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "stems"]), default="auto", show_default=True,
+              help="Layout of --data (auto: detect).")
+@click.option("--subset", type=click.Choice(["train", "test"]), default="test", show_default=True,
+              help="MUSDB18 subset (ignored for a stems folder).")
+@click.option("--tracks", "track_names", multiple=True, metavar="NAME",
+              help="Evaluate only these tracks (exact names; repeat the option for several).")
+@click.option("--songs", multiple=True, metavar="PREFIX",
+              help="Evaluate only tracks whose name starts with PREFIX followed by a separator, e.g. a MIR-1K "
+                   "song 'amy_3' selects amy_3_01, amy_3_02, ... but not amy_30_01 (repeatable).")
+@click.option("--songs-file", type=click.Path(path_type=Path), default=None,
+              help="A list file of names or prefixes (one per line, # comments), e.g. a validation split.")
+@click.option("--split", type=click.Choice(["train", "validation"]), default=None,
+              help="Only one side of the split 'vocalsep train' makes of this folder (data.validation, else "
+                   "data.validation_fraction of the songs by a fixed hash; a song's clips stay together).")
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML config whose data.validation / data.validation_fraction define --split (default: "
+                   "the built-in defaults).")
+@click.option("--protocol", type=click.Choice(["sisec18", "mir1k"]), default="sisec18", show_default=True,
+              help="sisec18: BSSEval v4, 1 s windows, medians (MUSDB18).  mir1k: bss_eval v3 on whole mono clips, "
+                   "GNSDR/GSIR/GSAR (length-weighted means).")
+@click.option("--method", type=click.Choice(["model", "mixture", "irm"]), default="model", show_default=True,
+              help="model: separate with --model.  mixture: the mixture as both estimates (the floor).  "
+                   "irm: the oracle ideal ratio mask (an upper bound for mask methods).")
+@click.option("--estimates", type=click.Path(path_type=Path), default=None,
+              help="Score separations another tool wrote: ESTIMATES/<track>/vocals.wav and accompaniment.wav.")
+@click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
+              help="Model file for --method model (default: the model shipped with vocalsep).")
+@click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
+              help="Inference runtime for --method model.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Score only the first SECONDS of each track (quick checks; not the protocol).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes that score tracks in parallel.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+              help="Write every figure (per track, per window, aggregate) to this JSON file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
+             songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
+             estimates: Path | None, model: Path | None, backend: str, seconds: float | None, jobs: int, out: Path | None, quiet: bool) -> None:
+    """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
+
+    Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
+    (exit code 1 if any failed; clips with silent references are only warned about).
+    """
+    from . import evaluate as ev
+
+    if estimates is not None and method != "model":
+        raise click.UsageError("--estimates and --method are alternatives; give one of them")
+    if out is not None and not out.parent.is_dir():
+        raise VocalsepError(f"{out}: the folder {out.parent} does not exist")
+    prefixes = list(songs) + (ev.read_list_file(songs_file) if songs_file is not None else [])
+    tracks = ev.load_tracks(data, dataset, subset)
+    if split is not None:
+        from .config import load_config
+
+        dc = load_config(config_path).data
+        tracks = ev.split_tracks(tracks, split, dc.validation, dc.validation_fraction)
+    tracks = ev.select_tracks(tracks, track_names, prefixes)
+    estimator = ev.make_estimator(method, model, backend, estimates)
+    run = ev.evaluate_mir1k if protocol == "mir1k" else ev.evaluate_museval
+    results = run(tracks, estimator, jobs=jobs, progress=not quiet, seconds=seconds)
+    kind = dataset if dataset != "auto" else ev.detect_dataset(data, subset)
+    results["data"] = {"path": str(data), "dataset": kind, "subset": subset,
+                       "selected": {"tracks": list(track_names), "prefixes": prefixes, "split": split,
+                                    "config": str(config_path) if config_path else None}}
+    click.echo(ev.format_table(results))
+    if out is not None:
+        ev.write_json(results, out)
+        click.echo(f"Wrote {out}")
+    if results["n_tracks"] == 0:
+        _fail("no track could be scored")
+    if any(d["kind"] == "error" for d in results["left_out"]):
+        sys.exit(EXIT_FAILED)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
