@@ -7,7 +7,8 @@ model's resolution (what a perfect network would output), maps it to the full ba
 prints the vocals / accompaniment SDR (global energy ratio, dB) on the MUSDB18-HQ track, beside the
 oracle mask computed at full resolution (the ceiling).
 
-    python scripts/measure_full_band.py [--track DIR]
+    python scripts/measure_full_band.py [--track DIR] [--config YAML]
+    python scripts/measure_full_band.py --compare-rates      # the same ceiling for other model STFTs
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "unet.yaml")
     ap.add_argument("--track", type=Path, default=DATA / "musdb-hq" / "test" / "AM Contra - Heart Peripheral")
+    ap.add_argument("--compare-rates", action="store_true")
     args = ap.parse_args()
+    if args.compare_rates:
+        return compare_rates(args.track)
     v, sr = audio.read(args.track / "vocals.wav")
     acc = sum(audio.read(args.track / f"{s}.wav")[0] for s in ("drums", "bass", "other"))
     mix = v + acc
@@ -85,6 +89,31 @@ def main() -> None:
     print(f"{'rule above the model band':45s} {'vocals':>7s} {'accomp':>7s}")
     for name, (a, b) in results.items():
         print(f"{name:45s} {a:7.2f} {b:7.2f}")
+
+
+def compare_rates(track: Path) -> None:
+    """Oracle-mask ceiling (top half-octave rule, 0.1 s full-band STFT) for several model STFTs."""
+    from vocalsep.config import SpectralConfig
+
+    v, sr = audio.read(track / "vocals.wav")
+    acc = sum(audio.read(track / f"{s}.wav")[0] for s in ("drums", "bass", "other"))
+    mix = v + acc
+    n_fft, hop = full_band_stft_params(sr)
+    print(f"track: {track.name}; oracle ratio mask at the model's resolution, full-band STFT {n_fft}/{hop}")
+    print(f"{'model STFT (rate, window, hop)':34s} {'vocals':>7s} {'accomp':>7s} {'frames/s':>8s}")
+    for rate, win, hp in [(8192, 1024, 768), (8192, 1024, 256), (11025, 1024, 256), (16384, 1024, 512),
+                          (16384, 1024, 256), (16384, 2048, 512), (22050, 2048, 512)]:
+        sp = SpectralConfig(rate, win, hp)
+        F = win // 2
+        ve = np.zeros_like(mix)
+        for c in range(mix.shape[1]):
+            V = np.abs(spectral.stft(audio.resample(v[:, c], sr, rate), win, hp))[:F]
+            A = np.abs(spectral.stft(audio.resample(acc[:, c], sr, rate), win, hp))[:F]
+            X = spectral.stft(mix[:, c], n_fft, hop)
+            M = spectral.upsample_mask(V / (V + A + 1e-8), rate / win, sp.hop_seconds, X.shape[0], sr / n_fft,
+                                       X.shape[1], hop / sr, rate / 2 ** 1.5)
+            ve[:, c] = spectral.istft(X * M, n_fft, hop, len(mix))
+        print(f"{rate:6d} Hz, {win:5d}, {hp:4d}{'':16s} {sdr(v, ve):7.2f} {sdr(acc, mix - ve):7.2f} {rate / hp:8.1f}")
 
 
 if __name__ == "__main__":
