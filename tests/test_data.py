@@ -134,6 +134,12 @@ def test_split_keeps_songs_together(tmp_path):
     train, val = data.split_songs(songs, ["singer_3_01"], 0.0)  # a clip names its whole song
     assert sorted(s.name for s in val) == ["singer_3_01", "singer_3_02"]
     assert data.split_songs(songs, [], 0.0)[1] == []
+    # a prefix ends where a word does: x_1 is not x_10
+    more = data.discover(stems_folder(tmp_path / "t", n=2)) + [
+        data.Song("x_1_01", "x_1", (), (), 8000, 1, 10), data.Song("x_10_01", "x_10", (), (), 8000, 1, 10)]
+    assert [s.name for s in data.split_songs(more, ["x_1"])[1]] == ["x_1_01"]
+    assert [s.name for s in data.split_songs(more, ["x"])[1]] == ["x_1_01", "x_10_01"]
+    assert [s.name for s in data.split_songs(more, ["singer"])[1]] == ["singer_1_01", "singer_1_02"]
     with pytest.raises(VocalsepError, match="nope"):
         data.split_songs(songs, ["nope"], 0.1)
 
@@ -213,6 +219,18 @@ def test_validation_patches_are_fixed(tmp_path):
     assert np.array_equal(m1, m2) and np.array_equal(v1, v2)
     assert np.allclose(m1.max(axis=(1, 2, 3)), 1.0, atol=1e-5)
     assert data.validation_patches([], SPEC, MODEL, 10)[0].shape == (0, MODEL.freq_bins, MODEL.frames, 1)
+
+
+def test_validation_audio(tmp_path):
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": tone(3, 16000, 1000, 2), "accompaniment": tone(3, 16000, 250, 2)}, 16000)
+    write_song(root, "b", {"vocals": np.zeros((16000, 1), np.float32), "accompaniment": tone(1, 16000, 250)}, 16000)
+    songs = data.discover(root)
+    out = data.validation_audio(songs, SPEC, 5, max_seconds=2.0)
+    assert [n for n, _, _ in out] == ["a"]  # b has no vocals
+    name, mix, voc = out[0]
+    assert len(mix) == len(voc) == pytest.approx(2.0 * SPEC.sample_rate, abs=2)
+    assert mix.dtype == np.float32 and np.abs(mix - voc).max() > 0.1
 
 
 def test_memory_is_not_the_data_set(tmp_path):

@@ -94,6 +94,8 @@ def test_cli_trains_on_stems_and_ccmixter(tmp_path, stems, ccmixter):
     rows = log_rows(out)
     assert [int(r["step"]) for r in rows] == [2, 3, 4, 6]
     assert [bool(r["val_loss"]) for r in rows] == [False, True, False, True]
+    assert [bool(r["val_sdr"]) for r in rows] == [False, True, False, True]
+    assert mf.info["val_sdr"] == pytest.approx(float(rows[-1]["val_sdr"]), rel=1e-4)
     best = min(float(r["val_loss"]) for r in rows if r["val_loss"])
     assert ModelFile.load(out / "best.vsep").info["val_loss"] == pytest.approx(best, rel=1e-5)
     assert not list(out.glob(".*part"))
@@ -177,6 +179,22 @@ def test_ctrl_c_saves_checkpoint_and_model(tmp_path, stems, monkeypatch):
     monkeypatch.setattr(datamod.BatchStream, "__next__", real_next)
     final = train(tiny_cfg([stems], steps=4), out, resume=True, progress=False)
     assert ModelFile.load(final).info["steps"] == 4
+
+
+def test_song_sdr_of_trivial_masks():
+    from vocalsep.config import ModelConfig, SpectralConfig
+    from vocalsep.train import song_sdr
+
+    spec = SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32)
+    mcfg = ModelConfig(freq_bins=64, frames=16, channels=(4, 8))
+    rng = np.random.default_rng(0)
+    v = (0.3 * np.sin(2 * np.pi * 700 * np.arange(5000) / 8192)).astype(np.float32)
+    a = (0.1 * rng.standard_normal(5000)).astype(np.float32)
+    ones, zeros = (lambda x: np.ones_like(x)), (lambda x: np.zeros_like(x))
+    mixture_sdr = 10 * np.log10(np.sum(v.astype(float) ** 2) / np.sum(a.astype(float) ** 2))
+    assert song_sdr(ones, v + a, v, spec, mcfg) == pytest.approx(mixture_sdr, abs=0.05)
+    assert song_sdr(zeros, v + a, v, spec, mcfg) == pytest.approx(0.0, abs=1e-6)
+    assert song_sdr(ones, v, v, spec, mcfg) > 60  # the STFT round trip is exact
 
 
 def test_lr_schedule_matches_keras():

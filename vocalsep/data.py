@@ -303,20 +303,27 @@ def discover_all(cfg: DataConfig) -> list[Song]:
     return songs
 
 
+def _names(name: str, prefix: str) -> bool:
+    """``prefix`` is ``name`` or its beginning up to a separator (not a letter or digit)."""
+    return name == prefix or (bool(prefix) and name.startswith(prefix) and not name[len(prefix)].isalnum())
+
+
 def split_songs(songs: Sequence[Song], validation: Sequence[str] = (), fraction: float = 0.1
                 ) -> tuple[list[Song], list[Song]]:
     """(training songs, validation songs).
 
-    ``validation``: names or name prefixes of held-out songs (a song's group goes with it).  Empty: the
+    ``validation``: held-out songs, each an exact song or group name, or a name prefix that ends where a word
+    does (``amy_1`` holds out amy_1_01, amy_1_02, ... but not amy_10_01; ``abjones`` holds out every
+    abjones_* clip); a song's group goes with it.  Empty: the
     ``fraction`` of song groups first in the order of a fixed hash of their names (at least one when
     ``fraction > 0`` and there are two groups or more), so the split is the same in every run.
     """
     if validation:
         held = set()
         for v in validation:
-            hit = {s.group for s in songs if s.name.startswith(v) or s.group.startswith(v)}
+            hit = {s.group for s in songs if _names(s.name, v) or _names(s.group, v)}
             if not hit:
-                raise VocalsepError(f"validation: no song is named {v!r} or starts with it")
+                raise VocalsepError(f"validation: no song is named {v!r} or starts with it and a separator")
             held |= hit
     else:
         groups = sorted({s.group for s in songs}, key=lambda g: hashlib.sha1(g.encode()).hexdigest())
@@ -464,6 +471,28 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
     if not mix:
         return np.zeros((0,) + shape, np.float32), np.zeros((0,) + shape, np.float32)
     return np.stack(mix), np.stack(voc)
+
+
+def validation_audio(songs: Sequence[Song], spec: SpectralConfig, count: int, max_seconds: float = 30.0
+                     ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``count`` held-out songs (spread over the list) for the validation SDR: (name, mixture, vocals), mono
+    (the mid) at the model rate, at most ``max_seconds`` from the middle of each; songs without vocals are left
+    out."""
+    out: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if not songs or count <= 0:
+        return out
+    for i in np.unique(np.linspace(0, len(songs) - 1, min(count, len(songs))).round().astype(int)):
+        s = songs[i]
+        n = min(s.length, int(max_seconds * s.sample_rate))
+        start = (s.length - n) // 2
+        parts = []
+        for paths in (s.vocals, s.accompaniment):
+            x = sum(audio.read_excerpt(p, start, n)[0].mean(axis=1) for p in paths)
+            parts.append(audio.resample(x, s.sample_rate, spec.sample_rate))
+        v, a = parts
+        if np.abs(v).max() > 1e-4:
+            out.append((s.name, (v + a).astype(np.float32), v.astype(np.float32)))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- batching

@@ -6,13 +6,18 @@
     checkpoint.npz    model variables (weights, batch-norm statistics, dropout RNG state), Adam's state and
                       the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C and at
                       the end; ``resume=True`` continues from it at the same step
-    log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training)
-    tb/               TensorBoard scalars (loss, lr, val_loss)
+    log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training), val_sdr
+    tb/               TensorBoard scalars (loss, lr, val_loss, val_sdr)
     best.vsep         the model with the lowest validation loss so far
     model.vsep        the final model (also written on Ctrl-C)
 
 Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
 by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
+
+Validation, every ``train.steps_per_epoch`` steps: the loss on a fixed set of patches of the held-out songs
+(``val_loss``, which picks ``best.vsep``), and, when ``train.validation_songs_sdr`` > 0, the mean SDR (dB,
+``10 log10(|v|^2 / |v - v_est|^2)``) of that many held-out songs (at most 30 s of each) separated at the
+model's rate by masking its STFT (``val_sdr``; a quick progress figure, not the full-band evaluation).
 
 Batch ``k`` of the data stream is a function of (seed, k) only (see :class:`data.BatchStream`) and the
 checkpoint holds the dropout RNG state with the weights, so a run is repeatable with the same ``--seed``, and a
@@ -40,7 +45,7 @@ from .errors import VocalsepError
 log = logging.getLogger("vocalsep.train")
 
 CHECKPOINT = "checkpoint.npz"
-LOG_FIELDS = ("step", "loss", "lr", "val_loss", "time")
+LOG_FIELDS = ("step", "loss", "lr", "val_loss", "time", "val_sdr")
 
 
 def learning_rate(cfg, step: int) -> float:
@@ -141,10 +146,11 @@ class _Log:
             md.plugin_data.plugin_name = "scalars"
             tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=md.SerializeToString())
 
-    def row(self, step: int, loss: float | None, lr: float, val_loss: float | None, elapsed: float) -> None:
+    def row(self, step: int, loss: float | None, lr: float, val_loss: float | None, elapsed: float,
+            val_sdr: float | None = None) -> None:
         fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
         self._w.writerow({"step": step, "loss": fmt(loss), "lr": fmt(lr), "val_loss": fmt(val_loss),
-                          "time": f"{elapsed:.1f}"})
+                          "time": f"{elapsed:.1f}", "val_sdr": fmt(val_sdr)})
         self._f.flush()
         if self._tb is not None:
             with self._tb.as_default():
@@ -153,6 +159,8 @@ class _Log:
                 self._scalar("lr", lr, step)
                 if val_loss is not None:
                     self._scalar("val_loss", val_loss, step)
+                if val_sdr is not None:
+                    self._scalar("val_sdr", val_sdr, step)
             self._tb.flush()
 
     def close(self) -> None:
@@ -188,6 +196,28 @@ def make_steps(model, optimizer, batch_size: int):
     return train_step, eval_step
 
 
+def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg) -> float:
+    """SDR (dB) of the vocals of ``mix`` (mono, at the model rate) separated by masking its STFT with the
+    network's mask, patch by patch (each patch normalised like the training patches).  ``predict``:
+    (n, freq_bins, frames, 1) -> mask of the same shape.  Bins above ``freq_bins`` get the top bin's mask."""
+    from . import spectral
+
+    S = spectral.stft(mix, spec.n_fft, spec.hop_length)
+    F, P = model_cfg.freq_bins, model_cfg.frames
+    T = S.shape[1]
+    n = -(-T // P)
+    mag = np.zeros((F, n * P), np.float32)
+    mag[:, :T] = np.abs(S[:F])
+    patches = mag.reshape(F, n, P).transpose(1, 0, 2)
+    patches = patches / (patches.max(axis=(1, 2), keepdims=True) + 1e-8)
+    masks = np.asarray(predict(patches[..., None]))[..., 0]
+    mask = masks.transpose(1, 0, 2).reshape(F, n * P)[:, :T]
+    mask = np.concatenate([mask, np.repeat(mask[-1:], S.shape[0] - F, axis=0)])
+    est = spectral.istft(S * mask, spec.n_fft, spec.hop_length, len(mix))
+    err = np.sum((vocals.astype(np.float64) - est) ** 2)
+    return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
+
+
 def _check_resume_config(cfg: Config, out_dir: Path) -> None:
     saved = out_dir / "config.yaml"
     if not saved.exists():
@@ -219,6 +249,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     log.info("%d training songs, %d validation songs", len(train_songs), len(val_songs))
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
     val_mix, val_voc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model, cfg.data.validation_patches)
+    val_audio = datamod.validation_audio(val_songs, cfg.spectral, t.validation_songs_sdr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_config(cfg, out_dir / "config.yaml")
@@ -258,6 +289,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     step = int(optimizer.iterations.numpy())
     best_val = meta.get("best_val_loss")
     last_val = meta.get("val_loss")
+    last_sdr = meta.get("val_sdr")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
     train_step, eval_step = make_steps(model, optimizer, t.batch_size)
@@ -270,14 +302,31 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             total += float(eval_step(val_mix[i:i + t.batch_size], val_voc[i:i + t.batch_size]))
         return total / len(val_mix)
 
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(x), t.batch_size):  # whole batches: one traced shape
+            b = x[i:i + t.batch_size]
+            pad = t.batch_size - len(b)
+            if pad:
+                b = np.concatenate([b, np.zeros((pad,) + b.shape[1:], np.float32)])
+            out.append(np.asarray(infer(b))[: t.batch_size - pad])
+        return np.concatenate(out)
+
+    def validate_sdr() -> float | None:
+        if not val_audio:
+            return None
+        return float(np.mean([song_sdr(predict, m, v, cfg.spectral, cfg.model) for _, m, v in val_audio]))
+
     def info(val: float | None) -> dict:
         return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
-                "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val,
+                "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, model, optimizer,
-                        {"step": step, "best_val_loss": best_val, "val_loss": last_val,
+                        {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
                          "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
 
     logger = _Log(out_dir, step)
@@ -299,20 +348,22 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                     raise VocalsepError(f"training diverged at step {step} (loss {loss}); lower --lr")
                 losses.append(loss)
                 ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-                val = None
+                val = sdr = None
                 if (t.steps_per_epoch > 0 and step % t.steps_per_epoch == 0) or step == t.steps:
                     val = last_val = validate()
+                    sdr = last_sdr = validate_sdr()
                     if val is not None and (best_val is None or val < best_val):
                         best_val = val
                         ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(out_dir / "best.vsep")
                 if val is not None or step % max(1, t.log_every) == 0 or step == t.steps:
                     logger.row(step, float(np.mean(losses)) if losses else None, learning_rate(cfg, step - 1),
-                               val, elapsed0 + time.time() - t0)
+                               val, elapsed0 + time.time() - t0, sdr)
                     losses = []
                 if t.checkpoint_every > 0 and step % t.checkpoint_every == 0:
                     checkpoint()
                 bar.update(1)
-                bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}",
+                                sdr="-" if last_sdr is None else f"{last_sdr:.2f}", refresh=False)
         except KeyboardInterrupt:
             interrupted = True
             bar.close()
@@ -323,10 +374,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     try:
         if not interrupted and last_val is None and len(val_mix):  # no step was run
             last_val = validate()
+            last_sdr = validate_sdr()
             if last_val is not None and (best_val is None or last_val < best_val):
                 best_val = last_val
                 ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(out_dir / "best.vsep")
-            logger.row(step, None, learning_rate(cfg, max(0, step - 1)), last_val, elapsed0 + time.time() - t0)
+            logger.row(step, None, learning_rate(cfg, max(0, step - 1)), last_val, elapsed0 + time.time() - t0,
+                       last_sdr)
         checkpoint()
         final = out_dir / "model.vsep"
         ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(final)
