@@ -4,12 +4,13 @@ How a song is separated (any rate, any channel count, any length):
 
 1. The song is cut into blocks of ``block_seconds`` with ``overlap_seconds`` of context on each side
    (memory holds one block, whatever the song's length).
-2. Each block is resampled to the model's rate (16384 Hz by default), and each channel's magnitude STFT is cut into
-   patches of ``frames`` frames (half-overlapping by default); all patches of all channels go through the network
-   in batches, and the vocal masks of overlapping patches are overlap-added with a Hann weight.
+2. Each block is resampled to the model's rate (16384 Hz by default); the magnitude STFT of its mid
+   channel (or of each channel, ``stereo="channels"``) is cut into patches of ``frames`` frames
+   (half-overlapping by default), which go through the network in batches; the vocal masks of
+   overlapping patches are overlap-added with a Hann weight.
 3. The mask is interpolated onto the full-resolution STFT of the block at the input's own rate (window
-   ~0.1 s rounded to a power of two; hop = window / 4).  Above the model's
-   Nyquist (8192 Hz for the default model) each frame takes the mean mask of the model's top half-octave (see
+   ~0.1 s rounded to a power of two; hop = window / 4).  Above the model's Nyquist (8192 Hz for the
+   default model) each frame takes the mean mask of the model's top half-octave (see
    ``spectral.upsample_mask``), so the whole band is kept.
 4. vocals = ISTFT(mask x mixture STFT) with the mixture's phase; accompaniment = mixture - vocals, so the
    two add up to the input exactly.
@@ -58,13 +59,15 @@ class Separator:
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
         (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
         scripts/measure_full_band.py compares).
-    stereo: ``channels`` (a mask per channel) or ``mid`` (one mask, from the mean of the channels, for all).
+    stereo: ``mid`` (one mask, computed from the mean of the channels, applied to every channel) or
+        ``channels`` (a mask per channel).  ``mid`` is the default: it scored higher on MUSDB18-HQ
+        (scripts/eval_default.py --variants; docs/choices.md) and costs half as much.
     patch_overlap: share of a patch that overlaps the next one (0.5: patches every frames / 2).
     """
 
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 30.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
-                 stereo: str = "channels", patch_overlap: float = 0.5):
+                 stereo: str = "mid", patch_overlap: float = 0.5):
         path = Path(model_path) if model_path is not None else default_model_path()
         head = ModelFile.load(path, weights=False)
         need_weights = backend == "keras" or head.tflite is None
