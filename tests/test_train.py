@@ -230,3 +230,17 @@ def test_a_few_steps_on_the_musdb_preview(tmp_path):
     info = ModelFile.load(final).info
     assert info["steps"] == 2 and info["train_songs"] == 2 and info["validation_songs"] == 1
     assert info["val_loss"] > 0
+
+
+def test_init_starts_from_a_model_file(tmp_path, stems):
+    """--init fine-tunes: zero steps from a model file give back its weights; other settings are refused."""
+    from vocalsep.train import train
+
+    first = train(tiny_cfg([stems], steps=3), tmp_path / "a", progress=False)
+    again = train(tiny_cfg([stems], steps=0, init=str(first)), tmp_path / "b", progress=False)
+    w0, w1 = ModelFile.load(first).weights, ModelFile.load(again).weights
+    assert len(w0) == len(w1) and all(np.array_equal(a, b) for a, b in zip(w0, w1))
+    other = tiny_cfg([stems], steps=1, init=str(first))
+    other.model.frames = 32
+    with pytest.raises(VocalsepError, match="differ"):
+        train(other, tmp_path / "c", progress=False)

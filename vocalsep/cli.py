@@ -109,12 +109,14 @@ def _log_to_stderr() -> None:
 @click.option("--seed", type=int, default=None, help="Seed of initialisation and data (default: train.seed).")
 @click.option("--workers", type=int, default=None, help="Data worker processes (default: data.workers).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--init", "init", type=click.Path(path_type=Path), default=None,
+              help="Start from the weights of this model file (fine-tuning; e.g. the shipped model).")
 @click.option("--validation", multiple=True,
               help="Song name or name prefix to hold out for validation (repeatable; default: data.validation, "
                    "else data.validation_fraction of the songs).")
 def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | None, out_dir: Path,
           batch_size: int | None, steps: int | None, lr: float | None, seed: int | None, workers: int | None,
-          resume: bool, validation: tuple[str, ...]) -> None:
+          resume: bool, init: Path | None, validation: tuple[str, ...]) -> None:
     """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
     from .config import load_config
     from .train import train as run_training
@@ -123,7 +125,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
     overrides = {
         "data": {"datasets": [str(p) for p in datasets] or None, "dataset": dataset,
                  "validation": list(validation) or None, "workers": workers},
-        "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed},
+        "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed,
+                  "init": str(init) if init else None},
     }
     cfg = load_config(config_path, overrides)
     final = run_training(cfg, out_dir, resume=resume, progress=True)

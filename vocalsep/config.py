@@ -100,7 +100,9 @@ class DataConfig:
 class TrainConfig:
     """Optimisation.  ``steps`` is the total number of training steps; validation runs each epoch
     (every ``steps_per_epoch`` steps); a checkpoint is written every ``checkpoint_every`` steps; the CSV and
-    TensorBoard logs get the mean training loss every ``log_every`` steps."""
+    TensorBoard logs get the mean training loss every ``log_every`` steps.  ``init``: a ``.vsep`` model
+    file whose weights start the run (fine-tuning; its spectral and model settings must match), empty for
+    a random initialisation."""
 
     batch_size: int = 8
     learning_rate: float = 1e-3
@@ -113,6 +115,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                 # 0: let TensorFlow choose
     log_every: int = 10
+    init: str = ""
 
 
 @dataclass

@@ -283,6 +283,14 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(model.trainable_variables)
 
+    if t.init and not resume:
+        start = ModelFile.load(t.init)
+        if start.spectral != cfg.spectral or start.model != cfg.model:
+            raise VocalsepError(f"{t.init}: its spectral/model settings differ from this config; "
+                                "fine-tune with the same spectral and model sections")
+        model.set_weights([w.astype(np.float32) for w in start.weights])
+        log.info("starting from the weights of %s", t.init)
+
     meta = {"step": 0, "best_val_loss": None, "val_loss": None, "elapsed": 0.0, "seed": t.seed}
     if resume:
         meta.update(load_checkpoint(ckpt_path, model, optimizer))

@@ -1,0 +1,94 @@
+"""The U-Net, its model file, the LiteRT export, and the shipped default model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vocalsep import Separator, VocalsepError, audio
+from vocalsep.model import ModelFile, build_unet, default_model_path
+
+from .conftest import SONG, tiny_configs
+
+
+def sdr(ref, est):
+    return 10 * np.log10(np.sum(ref ** 2) / max(np.sum((ref - est) ** 2), 1e-20))
+
+
+def test_unet_shape_follows_the_config():
+    _, mc = tiny_configs()
+    m = build_unet(mc)
+    assert m.input_shape == (None, 64, 16, 1) and m.output_shape == (None, 64, 16, 1)
+    convs = [layer for layer in m.layers if layer.name.endswith("_conv")]
+    deconvs = [layer for layer in m.layers if layer.name.endswith("_deconv")]
+    assert [c.filters for c in convs] == [4, 8] and [d.filters for d in deconvs] == [4, 1]
+    assert len([layer for layer in m.layers if "dropout" in layer.name]) == 1
+    full = build_unet(type(mc)())  # the paper's network: 6 + 6 layers, 16..512 channels
+    assert [layer.filters for layer in full.layers if layer.name.endswith("_conv")] == [16, 32, 64, 128, 256, 512]
+    assert len([layer for layer in full.layers if layer.name.endswith("_deconv")]) == 6
+    assert len([layer for layer in full.layers if "dropout" in layer.name]) == 3
+
+
+def test_litert_export_equals_keras_with_trained_batch_norm(tmp_path):
+    """BN folding and the sub-pixel form of the transposed convolutions compute the Keras network."""
+    import keras
+
+    from vocalsep.model import KerasRunner, LiteRunner
+
+    keras.utils.set_random_seed(3)
+    sp, mc = tiny_configs()
+    m = build_unet(mc)
+    rng = np.random.default_rng(3)
+    for layer in m.layers:
+        if layer.name.endswith("_bn"):  # statistics as after training, not the identity
+            g, b, mu, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, g.shape), rng.normal(0, 0.2, b.shape),
+                               rng.normal(0, 0.2, mu.shape), rng.uniform(0.5, 2.0, var.shape)])
+    mf = ModelFile.from_keras(m, sp, mc)
+    mf.save(tmp_path / "m.vsep")
+    back = ModelFile.load(tmp_path / "m.vsep")
+    assert back.spectral == sp and back.model == mc and all(w.dtype == np.float16 for w in back.weights)
+    x = rng.random((5, 64, 16, 1)).astype(np.float32)
+    k = KerasRunner(back)(x)
+    lite = LiteRunner(back, batch=2)(x)
+    assert np.abs(k - lite).max() < 1e-4
+    assert np.abs(k - 0.5).max() > 1e-3  # not a constant output
+
+
+def test_model_file_errors(tmp_path):
+    with pytest.raises(VocalsepError, match="does not exist"):
+        ModelFile.load(tmp_path / "none.vsep")
+    (tmp_path / "bad.vsep").write_text("not a zip")
+    with pytest.raises(VocalsepError, match="not a vocalsep model file"):
+        ModelFile.load(tmp_path / "bad.vsep")
+
+
+def test_default_model_ships_with_its_config():
+    mf = ModelFile.load(default_model_path())
+    assert mf.tflite is not None and mf.weights and all(w.dtype == np.float16 for w in mf.weights)
+    assert mf.spectral.sample_rate == 16384 and mf.model.freq_bins == 512 and mf.model.frames == 128
+    assert mf.info.get("steps", 0) >= 1000  # a trained model, not an initialisation
+
+
+@pytest.mark.skipif(not SONG.exists(), reason="shared data not present")
+def test_litert_path_matches_keras_path_on_a_real_song():
+    """The fast path (LiteRT, streamed blocks) gives the audio of the straightforward one (Keras)."""
+    x, sr = audio.read_excerpt(SONG, 60 * 44100, 8 * 44100)
+    fast = Separator(backend="litert")
+    ref = Separator(backend="keras")
+    assert fast.runner.name == "litert" and ref.runner.name == "keras"
+    v_fast, _ = fast.separate(x, sr)
+    v_ref, _ = ref.separate(x, sr)
+    assert sdr(v_ref, v_fast) > 60
+
+
+@pytest.mark.skipif(not SONG.exists(), reason="shared data not present")
+def test_default_model_separates_real_music():
+    """On a real song the default model puts the voice in one output: the two outputs differ clearly and
+    the vocals are neither silent nor the whole mix."""
+    x, sr = audio.read_excerpt(SONG, 60 * 44100, 8 * 44100)
+    v, a = Separator().separate(x, sr)
+    share = np.sum(v ** 2) / np.sum(x ** 2)
+    assert 0.02 < share < 0.8
+    corr = np.sum(v * a) / np.sqrt(np.sum(v ** 2) * np.sum(a ** 2))
+    assert abs(corr) < 0.5
