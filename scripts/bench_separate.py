@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -116,7 +115,6 @@ def main() -> None:
             "encode (soundfile write)": ["write"],
         }
         stats = st.stats  # type: ignore[attr-defined]
-        total = sum(v[2] for k, v in stats.items())
         print("profile of one file -> files run (cumulative seconds):")
         seen = set()
         for label, names in groups.items():

@@ -67,6 +67,13 @@ def test_no_clobber_then_overwrite(tiny_model, write_audio, tmp_path):
     assert res.exit_code == 0 and target.read_bytes() != b"keep me"
 
 
+def test_a_missing_input_does_not_stop_the_others(tiny_model, write_audio, tmp_path):
+    good = write_audio("good.wav", 0.3)
+    res = run("separate", tmp_path / "missing.wav", good, "-o", tmp_path / "out", "--model", tiny_model)
+    assert res.exit_code == 1 and "missing.wav: no such file" in res.output and "1 FAILED" in res.output
+    assert (tmp_path / "out" / "good" / "vocals.wav").exists()
+
+
 def test_bad_paths_give_one_line(tiny_model, tmp_path, write_audio):
     res = run("separate", tmp_path / "nope.mp3", "--model", tiny_model)
     assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "nope.mp3" in res.output

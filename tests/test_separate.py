@@ -169,6 +169,9 @@ def test_collect_inputs(tmp_path, write_audio):
     (tmp_path / "empty").mkdir()
     with pytest.raises(VocalsepError, match="no audio files"):
         collect_inputs([tmp_path / "empty"])
+    # beside usable inputs, unusable ones become failed jobs: the batch goes on
+    jobs = collect_inputs([tmp_path / "missing.mp3", tmp_path / "music"])
+    assert "no such file" in jobs[0].error and [j.error for j in jobs[1:]] == [None, None]
 
 
 def test_batch_goes_on_after_a_bad_file(tiny_model, write_audio, tmp_path):

@@ -7,10 +7,8 @@ Decoding is libsndfile's (through soundfile): wav, flac, ogg/vorbis, opus and mp
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import soundfile as sf
 
+from .atomic import publish, temporary_beside
 from .errors import VocalsepError
 
 #: extensions that ``separate`` picks up in a folder
@@ -157,11 +156,9 @@ class AtomicWriter:
         if fmt not in OUTPUT_FORMATS:
             raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
         major, subtype = OUTPUT_FORMATS[fmt]
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temporary_beside(self.path)
         try:
-            self._f = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
+            self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
         except (sf.LibsndfileError, RuntimeError) as e:
             self.tmp.unlink(missing_ok=True)
             raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
@@ -171,7 +168,7 @@ class AtomicWriter:
 
     def commit(self) -> None:
         self._f.close()
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def discard(self) -> None:
         if not self._f.closed:

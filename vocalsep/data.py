@@ -42,6 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio, spectral
+from .atomic import atomic_path
 from .config import DataConfig, ModelConfig, SpectralConfig
 from .errors import VocalsepError
 
@@ -188,13 +189,8 @@ def default_cache_dir() -> Path:
 
 
 def _write_wav_atomic(path: Path, x: np.ndarray, sr: int, subtype: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
+    with atomic_path(path) as tmp:
         sf.write(str(tmp), x, sr, format="WAV", subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _musdb_cache_one(track, stem_ids: dict, folder: Path, subtype: str) -> None:

@@ -768,18 +768,10 @@ def _json_clean(x):
 
 def write_json(results: dict, path: str | Path) -> None:
     """Write the results as JSON (NaN and infinities as null), atomically."""
-    import os
-    import tempfile
+    from . import atomic
 
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise VocalsepError(f"{path}: the folder {path.parent} does not exist")
     text = json.dumps(_json_clean(results), indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, (text + "\n").encode())

@@ -15,10 +15,11 @@ Model file (``.vsep``, a zip archive):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
-import tempfile
+import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_path
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
 
@@ -85,18 +87,12 @@ class ModelFile:
         }
         buf = io.BytesIO()
         np.savez(buf, *[np.asarray(w, dtype=np.float16) for w in self.weights])
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
                 z.writestr("config.json", json.dumps(cfg, indent=2))
                 z.writestr("weights.npz", buf.getvalue())
                 if self.tflite is not None:
                     z.writestr("model.tflite", self.tflite)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def load(cls, path: str | Path, weights: bool = True) -> "ModelFile":
@@ -251,12 +247,14 @@ class LiteRunner:
         if mf.tflite is None:
             raise VocalsepError("model file has no LiteRT model")
         self.batch = batch
-        self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
+        with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+            self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
         self._inp = self.interp.get_input_details()[0]["index"]
         self._out = self.interp.get_output_details()[0]["index"]
         self._shape = (batch, mf.model.freq_bins, mf.model.frames, 1)
         self.interp.resize_tensor_input(self._inp, self._shape)
-        self.interp.allocate_tensors()
+        with _quiet_stderr():
+            self.interp.allocate_tensors()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
@@ -269,6 +267,20 @@ class LiteRunner:
             self.interp.invoke()
             out[i:i + self.batch] = self.interp.get_tensor(self._out)[: min(self.batch, n - i)]
         return out
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ runtime's own messages on file descriptor 2 for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def make_runner(mf: ModelFile, backend: str = "auto"):

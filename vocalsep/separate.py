@@ -20,13 +20,14 @@ How a song is separated (any rate, any channel count, any length):
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -142,7 +143,6 @@ class Separator:
     def _stream(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Separate consecutive overlapping blocks (see ``audio.blocks``) and yield (mixture, vocals)
         pieces that tile the input in order, cross-fading the overlaps."""
-        block = max(1, int(round(self.block_seconds * sr)))
         overlap = int(round(self.overlap_seconds * sr))
         tail_mix = tail_voc = None
         first = True
@@ -196,12 +196,13 @@ class Separator:
         return (voc[:, 0], acc[:, 0]) if mono else (voc, acc)
 
     def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str = "wav",
-                      overwrite: bool = False) -> dict[str, Path]:
+                      overwrite: bool = False, progress: Callable[[float], None] | None = None) -> dict[str, Path]:
         """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
 
         Streams the file block by block; both outputs are written to temporary names and renamed only
         when the whole song is done, so a failure leaves no partial file.  Existing outputs raise
-        VocalsepError unless ``overwrite``.  Returns {stem: path}.
+        VocalsepError unless ``overwrite``.  ``progress`` is called with the seconds of audio done after
+        each piece.  Returns {stem: path}.
         """
         path, out_dir = Path(path), Path(out_dir)
         targets = {s: out_dir / f"{s}.{fmt}" for s in STEMS}
@@ -227,6 +228,8 @@ class Separator:
                     raise VocalsepError(f"{path}: contains NaN or infinite samples")
                 writers["vocals"].write(voc)
                 writers["accompaniment"].write(mix - voc)
+                if progress is not None:
+                    progress(len(mix) / sr)
             for w in writers.values():
                 w.commit()
         except BaseException as e:
@@ -263,30 +266,48 @@ class Separator:
 
 
 # -- folder batches ------------------------------------------------------------------------------------
+def _duration(path: Path) -> float:
+    """Seconds of audio in a file from its header (for the progress bar); 0 when it cannot be read."""
+    import soundfile as sf
+
+    try:
+        i = sf.info(str(path))
+        return i.frames / i.samplerate if i.samplerate else 0.0
+    except Exception:
+        return 0.0
+
+
+
 @dataclass
 class Job:
-    """One input file and the folder its two outputs go to (relative to the output root)."""
+    """One input file and the folder its two outputs go to (relative to the output root); ``error`` is set
+    for an input that cannot be separated at all (a missing path, a folder without audio)."""
 
     path: Path
     name: Path
+    error: str | None = None
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
     """Expand files and folders (recursively) into jobs.  A folder's files keep their sub-folders in the
-    output (``out/<sub>/<song>/``); a missing path or a folder with no audio raises VocalsepError."""
+    output (``out/<sub>/<song>/``).  A missing path or a folder with no audio becomes a failed job, so that
+    the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
     jobs: list[Job] = []
     for p in map(Path, inputs):
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
                            and not f.name.startswith("."))
-            if not files:
-                raise VocalsepError(f"{p}: no audio files found in this folder "
-                                    f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})")
-            jobs += [Job(f, f.relative_to(p).with_suffix("")) for f in files]
+            if files:
+                jobs += [Job(f, f.relative_to(p).with_suffix("")) for f in files]
+            else:
+                jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
+                                                 f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})"))
         elif p.exists():
             jobs.append(Job(p, Path(p.stem)))
         else:
-            raise VocalsepError(f"{p}: no such file or folder")
+            jobs.append(Job(p, Path(p.stem), f"{p}: no such file or folder"))
+    if all(j.error for j in jobs):
+        raise VocalsepError(jobs[0].error if jobs else "no input given")
     return jobs
 
 
@@ -314,27 +335,38 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         raise VocalsepError(f"{out_root}: output folder is not writable")
     seen: dict[Path, Path] = {}
     outcomes: list[Outcome] = []
-    bar = tqdm(jobs, unit="song", disable=not progress or len(jobs) < 1, dynamic_ncols=True)
+    durations = [_duration(job.path) for job in jobs]
+    ends = list(itertools.accumulate(durations))
+    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=not progress, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]{postfix}")
     say = echo or bar.write
+
+    def advance(seconds: float, end: float) -> None:
+        bar.n = min(bar.n + seconds, end)  # header lengths can be estimates: never run past this file's end
+        bar.refresh()
+
     t0 = time.perf_counter()
-    for job in bar:
-        bar.set_postfix_str(job.path.name[:40])
-        if job.name in seen:
+    for i, (job, end) in enumerate(zip(jobs, ends)):
+        bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
+        if job.error:
+            outcomes.append(Outcome(job, "failed", job.error))
+        elif job.name in seen:
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
-            continue
-        seen[job.name] = job.path
-        out_dir = out_root / job.name
-        if not overwrite and any((out_dir / f"{s}.{fmt}").exists() for s in STEMS):
+        elif not overwrite and any((out_root / job.name / f"{s}.{fmt}").exists() for s in STEMS):
             outcomes.append(Outcome(job, "skipped"))
-            say(f"{job.path}: skipped, {out_dir} already has outputs (use --overwrite to replace them)")
-            continue
-        try:
-            sep.separate_file(job.path, out_dir, fmt=fmt, overwrite=overwrite)
-            outcomes.append(Outcome(job, "done"))
-        except VocalsepError as e:
-            outcomes.append(Outcome(job, "failed", str(e)))
-        except (OSError, MemoryError) as e:
-            outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
+            say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
+        else:
+            seen[job.name] = job.path
+            try:
+                sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
+                                  progress=lambda sec, end=end: advance(sec, end))
+                outcomes.append(Outcome(job, "done"))
+            except VocalsepError as e:
+                outcomes.append(Outcome(job, "failed", str(e)))
+            except (OSError, MemoryError) as e:
+                outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
+        seen.setdefault(job.name, job.path)
+        advance(end, end)
     bar.close()
     failed = [o for o in outcomes if o.status == "failed"]
     done = sum(o.status == "done" for o in outcomes)

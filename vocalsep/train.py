@@ -31,13 +31,12 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
@@ -58,26 +57,10 @@ def learning_rate(cfg, step: int) -> float:
     return float(t.learning_rate * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)) + alpha))
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_config(cfg: Config, path: Path) -> None:
     import yaml
 
-    _atomic_write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+    atomic.write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
 
 
 def save_checkpoint(path: Path, model, optimizer, meta: dict) -> None:
@@ -87,7 +70,7 @@ def save_checkpoint(path: Path, model, optimizer, meta: dict) -> None:
     arrays["meta"] = np.array(json.dumps(meta))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: Path, model, optimizer) -> dict:
