@@ -95,13 +95,13 @@ class Separator:
         """Vocal masks for audio at the model's rate.
 
         x_model: (samples, channels) float32 at ``spectral.sample_rate``.
-        Returns (channels, freq_bins, frames) float32 in [0, 1]: bin k at k * sample_rate / n_fft Hz,
-        frame t at t * hop_length samples.
+        Returns (channels, freq_bins, frames) float32 in [0, 1] (one "channel" for ``stereo="mid"``): bin k
+        at k * sample_rate / n_fft Hz, frame t at t * hop_length samples.
         """
         sp, mc = self.spectral, self.model_config
         F, P = mc.freq_bins, mc.frames
         if self.stereo == "mid" and x_model.shape[1] > 1:
-            return np.repeat(self.model_masks(x_model.mean(axis=1, keepdims=True)), x_model.shape[1], axis=0)
+            return self.model_masks(x_model.mean(axis=1, keepdims=True))
         mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
         T = mags[0].shape[1]
         starts = spectral.patch_starts(T, P, self.patch_hop)
@@ -128,16 +128,21 @@ class Separator:
     def _separate_block(self, x: np.ndarray, sr: int) -> np.ndarray:
         """Vocals for one block.  x: (samples, channels) float32 at ``sr``; returns the same shape."""
         sp = self.spectral
-        masks = self.model_masks(audio.resample(x, sr, sp.sample_rate).reshape(-1, x.shape[1]))
+        # the mid is taken before resampling (both are linear): one channel to resample instead of two
+        y = x.mean(axis=1, keepdims=True) if self.stereo == "mid" else x
+        masks = self.model_masks(audio.resample(y, sr, sp.sample_rate).reshape(-1, y.shape[1]))
         n_fft, hop = full_band_stft_params(sr, sp)
         vocals = np.empty_like(x)
+        full = {}  # mask index -> mask on the full-resolution grid (one for all channels with stereo="mid")
         for c in range(x.shape[1]):
             X = spectral.stft(x[:, c], n_fft, hop)
-            m = spectral.upsample_mask(
-                masks[c], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
-                hop / sr, self.high_band_from_hz,
-            )
-            vocals[:, c] = spectral.istft(X * m, n_fft, hop, len(x))
+            k = min(c, len(masks) - 1)
+            if k not in full:
+                full[k] = spectral.upsample_mask(
+                    masks[k], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
+                    hop / sr, self.high_band_from_hz,
+                )
+            vocals[:, c] = spectral.istft(X * full[k], n_fft, hop, len(x))
         return vocals
 
     def _stream(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
