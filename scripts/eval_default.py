@@ -7,8 +7,9 @@
   held out from training (configs/default.yaml: data.validation; both singers);
 - museval (BSSEval v4, SiSEC 2018 medians) on the MUSDB18-HQ track in ../shared/data/musdb-hq.
 
-With ``--variants`` it also scores separation settings of the same model (one mask per channel or one from
-the mid, half or quarter patch overlap), which is how the defaults in vocalsep/separate.py were chosen.
+The first row uses the separation defaults (one mask from the mid channel, half-overlapping patches).  With
+``--variants`` it also scores other settings of the same model (a mask per channel, quarter overlap), which
+is how the defaults in vocalsep/separate.py were chosen.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def main() -> None:
     settings = {"model": {}}
     if args.variants:
         settings.update({
-            "model, mid mask": {"stereo": "mid"},
+            "model, mask per channel": {"stereo": "channels"},
             "model, 1/4 patch overlap": {"patch_overlap": 0.25},
-            "model, mid, 1/4 overlap": {"stereo": "mid", "patch_overlap": 0.25},
+            "model, per channel, 1/4 ov.": {"stereo": "channels", "patch_overlap": 0.25},
         })
     rows = []
     estimators = [(name, ev.SeparatorEstimator(Separator(args.model, **kw), args.model)) for name, kw in settings.items()]
