@@ -283,13 +283,14 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def make_runner(mf: ModelFile, backend: str = "auto"):
-    """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras."""
+def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4):
+    """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras.
+    ``batch``: patches per LiteRT invocation."""
     if backend not in ("auto", "litert", "keras"):
         raise VocalsepError(f"unknown backend {backend!r}; choose auto, litert or keras")
     if backend in ("auto", "litert") and mf.tflite is not None:
         try:
-            return LiteRunner(mf)
+            return LiteRunner(mf, batch=batch)
         except ImportError:
             if backend == "litert":
                 raise VocalsepError("the LiteRT runtime (ai-edge-litert) is not installed") from None
