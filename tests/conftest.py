@@ -63,3 +63,22 @@ def write_audio(tmp_path, rng):
         return p
 
     return _write
+
+
+def musdb_preview(tmp_path: Path, tracks: int) -> Path:
+    """A MUSDB18 root holding the first ``tracks`` tracks of the shared preview set (symlinks), or skip
+    the test when ffmpeg, the musdb package or the data is missing."""
+    import shutil
+
+    src = DATA / "musdb" / "train"
+    if shutil.which("ffmpeg") is None or not src.is_dir():
+        pytest.skip("needs ffmpeg and the MUSDB18 preview in shared/data/musdb")
+    try:
+        import musdb  # noqa: F401
+    except Exception as e:  # pragma: no cover
+        pytest.skip(f"musdb does not import: {e}")
+    root = tmp_path / "musdb"
+    (root / "train").mkdir(parents=True)
+    for p in sorted(src.glob("*.stem.mp4"))[:tracks]:
+        (root / "train" / p.name).symlink_to(p)
+    return root

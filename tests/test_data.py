@@ -6,7 +6,6 @@ Synthetic stems are written to tmp_path; nothing imports TensorFlow.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,8 @@ import soundfile as sf
 from vocalsep import data
 from vocalsep.config import DataConfig, ModelConfig, SpectralConfig
 from vocalsep.errors import VocalsepError
+
+from .conftest import musdb_preview
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SPEC = SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32)
@@ -240,17 +241,7 @@ def test_memory_is_not_the_data_set(tmp_path):
 
 
 def test_musdb_preview_through_the_decode_cache(tmp_path):
-    musdb_root = SHARED / "musdb"
-    if shutil.which("ffmpeg") is None or not (musdb_root / "train").is_dir():
-        pytest.skip("needs ffmpeg and the MUSDB18 preview in shared/data/musdb")
-    try:
-        import musdb  # noqa: F401
-    except Exception as e:  # pragma: no cover
-        pytest.skip(f"musdb does not import: {e}")
-    root = tmp_path / "musdb"
-    (root / "train").mkdir(parents=True)
-    for p in sorted((musdb_root / "train").glob("*.stem.mp4"))[:2]:  # two tracks keep the test fast
-        (root / "train" / p.name).symlink_to(p)
+    root = musdb_preview(tmp_path, 2)  # two tracks keep the test fast
     cache = tmp_path / "cache"
     assert data.detect_kind(root) == "musdb"
     songs = data.discover(root, cache_dir=cache)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ from vocalsep.cli import main
 from vocalsep.config import Config, DataConfig, load_config
 from vocalsep.errors import VocalsepError
 from vocalsep.model import ModelFile
+
+from .conftest import musdb_preview
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -211,18 +212,9 @@ def test_lr_schedule_matches_keras():
 
 
 def test_a_few_steps_on_the_musdb_preview(tmp_path):
-    if shutil.which("ffmpeg") is None or not (SHARED / "musdb" / "train").is_dir():
-        pytest.skip("needs ffmpeg and the MUSDB18 preview in shared/data/musdb")
-    try:
-        import musdb  # noqa: F401
-    except Exception as e:  # pragma: no cover
-        pytest.skip(f"musdb does not import: {e}")
     from vocalsep.train import train
 
-    root = tmp_path / "musdb"
-    (root / "train").mkdir(parents=True)
-    for p in sorted((SHARED / "musdb" / "train").glob("*.stem.mp4"))[:3]:
-        (root / "train" / p.name).symlink_to(p)
+    root = musdb_preview(tmp_path, 3)
     cfg = tiny_cfg([root], steps=2, steps_per_epoch=2)
     cfg.data = DataConfig(datasets=[str(root)], cache_dir=str(tmp_path / "cache"), workers=1, validation_patches=4,
                           validation_fraction=0.34)
