@@ -107,7 +107,7 @@ def upsample_mask(
     t at ``t * model_hop_s`` seconds.  Returns (n_bins, n_out_frames) float32 for bins at ``k * bin_hz``
     and frames at ``t * hop_s``.  Linear interpolation in time and frequency.  Above the model's band,
     each frame's mask is the mean of its mask over [high_band_from_hz, top of the model's band]: the voice's
-    high partials and sibilants follow its activity in the top octave the model sees.
+    high partials and sibilants follow its activity at the top of the band the model sees.
     """
     model_bins, model_frames = mask.shape
     # time: fractional model frame for each output frame
