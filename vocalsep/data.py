@@ -299,7 +299,7 @@ def discover_all(cfg: DataConfig) -> list[Song]:
     return songs
 
 
-def _names(name: str, prefix: str) -> bool:
+def matches_name(name: str, prefix: str) -> bool:
     """``prefix`` is ``name`` or its beginning up to a separator (not a letter or digit)."""
     return name == prefix or (bool(prefix) and name.startswith(prefix) and not name[len(prefix)].isalnum())
 
@@ -317,7 +317,7 @@ def split_songs(songs: Sequence[Song], validation: Sequence[str] = (), fraction:
     if validation:
         held = set()
         for v in validation:
-            hit = {s.group for s in songs if _names(s.name, v) or _names(s.group, v)}
+            hit = {s.group for s in songs if matches_name(s.name, v) or matches_name(s.group, v)}
             if not hit:
                 raise VocalsepError(f"validation: no song is named {v!r} or starts with it and a separator")
             held |= hit

@@ -44,6 +44,7 @@ import numpy as np
 
 from . import audio as audio_io
 from .config import SpectralConfig
+from .data import matches_name
 from .errors import VocalsepError
 
 TARGETS = ("vocals", "accompaniment")
@@ -202,12 +203,6 @@ def load_tracks(root: str | Path, dataset: str = "auto", subset: str = "test") -
     return sorted(tracks, key=lambda t: t.name)
 
 
-def _matches_prefix(name: str, prefix: str) -> bool:
-    """``name`` is ``prefix`` or continues it after a non-alphanumeric character (``amy_1`` matches
-    ``amy_1_03`` but not ``amy_10_01``)."""
-    return name == prefix or (name.startswith(prefix) and not name[len(prefix)].isalnum())
-
-
 def read_list_file(path: str | Path) -> list[str]:
     """Names or prefixes, one per line; blank lines and ``#`` comments are ignored."""
     path = Path(path)
@@ -234,11 +229,11 @@ def select_tracks(tracks: Sequence, names: Iterable[str] = (), prefixes: Iterabl
         return list(tracks)
     all_names = {t.name for t in tracks}
     missing = [n for n in names if n not in all_names]
-    missing += [p for p in prefixes if not any(_matches_prefix(n, p) for n in all_names)]
+    missing += [p for p in prefixes if not any(matches_name(n, p) for n in all_names)]
     if missing:
         raise VocalsepError(f"no track matches {', '.join(repr(m) for m in missing)}")
     wanted = set(names)
-    return [t for t in tracks if t.name in wanted or any(_matches_prefix(t.name, p) for p in prefixes)]
+    return [t for t in tracks if t.name in wanted or any(matches_name(t.name, p) for p in prefixes)]
 
 
 def split_tracks(tracks: Sequence, which: str, validation: Sequence[str] = (), fraction: float = 0.1) -> list:
