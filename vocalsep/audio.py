@@ -44,7 +44,8 @@ def _soundfile_error(path: Path, e: Exception) -> VocalsepError:
     return VocalsepError(f"{path}: {msg}")
 
 
-def _check_exists(path: Path) -> None:
+def check_file(path: Path) -> None:
+    """VocalsepError unless ``path`` is a non-empty file."""
     if not path.exists():
         raise VocalsepError(f"{path}: no such file")
     if path.is_dir():
@@ -56,7 +57,7 @@ def _check_exists(path: Path) -> None:
 def info(path: str | Path) -> AudioInfo:
     """Rate, channels and length of an audio file, without decoding it (ffmpeg probe for other formats)."""
     path = Path(path)
-    _check_exists(path)
+    check_file(path)
     try:
         i = sf.info(str(path))
         frames = int(i.frames)
@@ -79,7 +80,7 @@ def info(path: str | Path) -> AudioInfo:
 def read(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a whole file.  Returns ((samples, channels) float32, sample rate in Hz)."""
     path = Path(path)
-    _check_exists(path)
+    check_file(path)
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:
@@ -131,6 +132,18 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
             if len(x) <= want:
                 return
             start += block
+
+
+def array_blocks(x: np.ndarray, block: int, overlap: int) -> Iterator[np.ndarray]:
+    """The blocks of :func:`blocks`, cut from audio already in memory ((samples, channels) views)."""
+    start = 0
+    while True:
+        lo = max(0, start - overlap)
+        hi = min(len(x), start + block + overlap)
+        yield x[lo:hi]
+        if hi >= len(x):
+            return
+        start += block
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -71,9 +71,9 @@ class Separator:
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25):
         path = Path(model_path) if model_path is not None else default_model_path()
-        head = ModelFile.load(path, weights=False)
-        need_weights = backend == "keras" or head.tflite is None
-        mf = ModelFile.load(path) if need_weights else head
+        mf = ModelFile.load(path, weights=backend == "keras")
+        if mf.tflite is None and not mf.weights:  # no LiteRT model inside: Keras needs the weights
+            mf = ModelFile.load(path)
         self.model_path = path
         self.spectral = mf.spectral
         self.model_config = mf.model
@@ -148,18 +148,16 @@ class Separator:
     def _stream(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Separate consecutive overlapping blocks (see ``audio.blocks``) and yield (mixture, vocals)
         pieces that tile the input in order, cross-fading the overlaps."""
-        overlap = int(round(self.overlap_seconds * sr))
+        _, overlap = self._block_sizes(sr)
         tail_mix = tail_voc = None
-        first = True
         for x in blocks:
             voc = self._separate_block(x, sr)
-            if not first:
+            if tail_voc is not None:
                 # x starts `overlap` before the block start; the previous block's tail covers 2*overlap
                 n = min(len(tail_voc), len(voc))
                 ramp = ((np.arange(n) + 0.5) / n).astype(np.float32)[:, None]
                 yield x[:n], tail_voc[:n] * (1 - ramp) + voc[:n] * ramp
                 x, voc = x[n:], voc[n:]
-            first = False
             keep = min(2 * overlap, len(x)) if overlap else 0
             # hold back the part that the next block will overlap
             cut = len(x) - keep
@@ -169,17 +167,9 @@ class Separator:
         if tail_voc is not None and len(tail_voc):
             yield tail_mix, tail_voc
 
-    def _array_blocks(self, x: np.ndarray, sr: int) -> Iterator[np.ndarray]:
-        block = max(1, int(round(self.block_seconds * sr)))
-        overlap = int(round(self.overlap_seconds * sr))
-        start = 0
-        while True:
-            lo = max(0, start - overlap)
-            hi = min(len(x), start + block + overlap)
-            yield x[lo:hi]
-            start += block
-            if hi >= len(x):
-                return
+    def _block_sizes(self, sr: int) -> tuple[int, int]:
+        """(block, overlap) in samples at ``sr``."""
+        return max(1, int(round(self.block_seconds * sr))), int(round(self.overlap_seconds * sr))
 
     # -- public API ------------------------------------------------------------------------------------
     def separate(self, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -196,7 +186,8 @@ class Separator:
             raise VocalsepError(f"expected audio of shape (samples, channels), got {x.shape}")
         if not np.isfinite(x).all():
             raise VocalsepError("audio contains NaN or infinite samples")
-        voc = np.concatenate([v for _, v in self._stream(self._array_blocks(x, sample_rate), sample_rate)])
+        pieces = self._stream(audio.array_blocks(x, *self._block_sizes(sample_rate)), sample_rate)
+        voc = np.concatenate([v for _, v in pieces])
         acc = x - voc
         return (voc[:, 0], acc[:, 0]) if mono else (voc, acc)
 
@@ -214,8 +205,7 @@ class Separator:
         existing = [p for p in targets.values() if p.exists()]
         if existing and not overwrite:
             raise VocalsepError(f"{existing[0]}: already exists (use --overwrite to replace it)")
-        info = audio.info(path) if path.suffix.lower() in (".wav", ".flac", ".ogg", ".oga") else None
-        sr, channels, blocks = self._open_blocks(path, info)
+        sr, channels, blocks = self._open_blocks(path)
         created = not out_dir.exists()
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -247,14 +237,11 @@ class Separator:
             raise
         return targets
 
-    def _open_blocks(self, path: Path, info) -> tuple[int, int, Iterator[np.ndarray]]:
+    def _open_blocks(self, path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
         """Sample rate, channels and an iterator of overlapping blocks of a file."""
         import soundfile as sf
 
-        if not path.exists():
-            raise VocalsepError(f"{path}: no such file")
-        if path.stat().st_size == 0:
-            raise VocalsepError(f"{path}: file is empty (0 bytes)")
+        audio.check_file(path)
         try:
             with sf.SoundFile(str(path)) as f:
                 sr, ch = f.samplerate, f.channels
@@ -262,12 +249,10 @@ class Separator:
         except (sf.LibsndfileError, RuntimeError):
             # not something libsndfile reads: decode whole with ffmpeg if available, else explain
             x, sr = audio.read(path)
-            return sr, x.shape[1], self._array_blocks(x, sr)
+            return sr, x.shape[1], audio.array_blocks(x, *self._block_sizes(sr))
         if len(first) == 0:
             raise VocalsepError(f"{path}: contains no audio samples")
-        block = max(1, int(round(self.block_seconds * sr)))
-        overlap = int(round(self.overlap_seconds * sr))
-        return sr, ch, audio.blocks(path, block, overlap)
+        return sr, ch, audio.blocks(path, *self._block_sizes(sr))
 
 
 # -- folder batches ------------------------------------------------------------------------------------
