@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocalsep import Separator, VocalsepError
+from vocalsep import Separator, VocalsepError, audio
 from vocalsep.separate import collect_inputs, run_batch
 
 from .conftest import make_audio
@@ -100,6 +100,21 @@ def test_blocks_match_whole_song(tiny_model, rng):
     v2, _ = blocks.separate(x, 16000)
     sdr = 10 * np.log10(np.sum(v1 ** 2) / np.sum((v1 - v2) ** 2))
     assert sdr > 25
+
+
+@pytest.mark.parametrize("block, overlap", [(10, 0), (10, 3), (10, 7), (7, 20), (1, 0), (100, 10)])
+def test_file_blocks_match_array_blocks(tmp_path, rng, block, overlap):
+    """Blocks read from a file (once, in order) are the blocks cut from the decoded array, at every length
+    around the block size, with overlaps wider than a block too."""
+    for n in (1, 99, 100, 101, 257):
+        x = (0.1 * rng.standard_normal((n, 2))).astype(np.float32)
+        path = tmp_path / f"n{n}.wav"
+        sf.write(path, x, 8000, subtype="FLOAT")
+        got = list(audio.blocks(path, block, overlap))
+        want = list(audio.array_blocks(x, block, overlap))
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_separate_file_streams_and_keeps_format(tiny_model, write_audio, tmp_path):

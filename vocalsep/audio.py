@@ -120,18 +120,24 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
     with f:
-        start = 0
+        # read once, in order: the overlap a block shares with the next is kept, not decoded again
+        start = lo = pos = 0  # block start, first sample held in `buf`, samples read so far
+        buf = np.zeros((0, f.channels), dtype=np.float32)
         while True:
-            lo = max(0, start - overlap)
-            want = start + block + overlap - lo
-            f.seek(lo)
-            x = f.read(want + 1, dtype="float32", always_2d=True)  # one extra sample tells if more follows
+            hi = start + block + overlap
+            if pos <= hi:  # one sample past the block tells whether more follows
+                new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
+                pos += len(new)
+                buf = np.concatenate([buf, new]) if len(buf) else new
+            x = buf[:hi - lo]
             if len(x) == 0:
                 return
-            yield x[:want]
-            if len(x) <= want:
+            yield x
+            if pos <= hi:
                 return
             start += block
+            new_lo = max(0, start - overlap)
+            buf, lo = buf[new_lo - lo:], new_lo
 
 
 def array_blocks(x: np.ndarray, block: int, overlap: int) -> Iterator[np.ndarray]:

@@ -100,7 +100,8 @@ class DataConfig:
 class TrainConfig:
     """Optimisation.  ``steps`` is the total number of training steps; validation runs each epoch
     (every ``steps_per_epoch`` steps); a checkpoint is written every ``checkpoint_every`` steps; the CSV and
-    TensorBoard logs get the mean training loss every ``log_every`` steps.  ``init``: a ``.vsep`` model
+    TensorBoard logs get the mean training loss every ``log_every`` steps; ``snapshot_every`` keeps a
+    model file of the weights every that many steps (to score a run's progress afterwards).  ``init``: a ``.vsep`` model
     file whose weights start the run (fine-tuning; its spectral and model settings must match), empty for
     a random initialisation."""
 
@@ -111,6 +112,7 @@ class TrainConfig:
     steps: int = 20000
     steps_per_epoch: int = 500
     checkpoint_every: int = 500
+    snapshot_every: int = 0          # 0: none; else keep a model file step-NNNNNN.vsep every this many steps
     validation_songs_sdr: int = 3
     seed: int = 0
     threads: int = 0                 # 0: let TensorFlow choose

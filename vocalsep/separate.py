@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -67,7 +68,7 @@ class Separator:
         against 0.5 (docs/choices.md): the same quality on validation, 1.33x less network time.
     """
 
-    def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 30.0,
+    def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25):
         path = Path(model_path) if model_path is not None else default_model_path()
@@ -101,7 +102,7 @@ class Separator:
         sp, mc = self.spectral, self.model_config
         F, P = mc.freq_bins, mc.frames
         if self.stereo == "mid" and x_model.shape[1] > 1:
-            return self.model_masks(x_model.mean(axis=1, keepdims=True))
+            return self.model_masks(_mid(x_model))
         mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
         T = mags[0].shape[1]
         starts = spectral.patch_starts(T, P, self.patch_hop)
@@ -129,7 +130,7 @@ class Separator:
         """Vocals for one block.  x: (samples, channels) float32 at ``sr``; returns the same shape."""
         sp = self.spectral
         # the mid is taken before resampling (both are linear): one channel to resample instead of two
-        y = x.mean(axis=1, keepdims=True) if self.stereo == "mid" else x
+        y = _mid(x) if self.stereo == "mid" else x
         masks = self.model_masks(audio.resample(y, sr, sp.sample_rate).reshape(-1, y.shape[1]))
         n_fft, hop = full_band_stft_params(sr, sp)
         vocals = np.empty_like(x)
@@ -142,7 +143,8 @@ class Separator:
                     masks[k], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
                     hop / sr, self.high_band_from_hz,
                 )
-            vocals[:, c] = spectral.istft(X * full[k], n_fft, hop, len(x))
+            X *= full[k]  # both are frames-major in memory: one pass, and the inverse FFTs read it in order
+            vocals[:, c] = spectral.istft(X, n_fft, hop, len(x))
         return vocals
 
     def _stream(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -218,13 +220,20 @@ class Separator:
                     writers[s] = audio.AtomicWriter(p, sr, channels, fmt)
             except OSError as e:
                 raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-            for mix, voc in self._stream(blocks, sr):
-                if not np.isfinite(mix).all():
-                    raise VocalsepError(f"{path}: contains NaN or infinite samples")
-                writers["vocals"].write(voc)
-                writers["accompaniment"].write(mix - voc)
-                if progress is not None:
-                    progress(len(mix) / sr)
+            # one I/O thread decodes the next block and encodes the last piece while this one computes
+            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
+            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
+                written = None
+                for mix, voc in self._stream(_read_ahead(blocks, io), sr):
+                    if not np.isfinite(mix).all():
+                        raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                    if written is not None:
+                        written.result()  # at most one piece waits to be written
+                    written = io.submit(_write_piece, writers, mix, voc)
+                    if progress is not None:
+                        progress(len(mix) / sr)
+                if written is not None:
+                    written.result()
             for w in writers.values():
                 w.commit()
         except BaseException as e:
@@ -253,6 +262,28 @@ class Separator:
         if len(first) == 0:
             raise VocalsepError(f"{path}: contains no audio samples")
         return sr, ch, audio.blocks(path, *self._block_sizes(sr))
+
+
+def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
+    """The items of ``items``, each next one fetched in ``pool`` while the caller works on the current."""
+    pending = pool.submit(next, items, None)
+    try:
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+    finally:
+        pending.cancel() or pending.exception()  # never leave `items` running in the pool
+
+
+def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray) -> None:
+    writers["vocals"].write(voc)
+    writers["accompaniment"].write(mix - voc)
+
+
+def _mid(x: np.ndarray) -> np.ndarray:
+    """Mean of the channels, (samples, 1) float32, for (samples, channels) float32 (as a matrix product:
+    numpy's mean over a short last axis is several times slower)."""
+    return x @ np.full((x.shape[1], 1), 1 / x.shape[1], dtype=np.float32)
 
 
 # -- folder batches ------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ complex64.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.fft
 
@@ -47,33 +49,46 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     """Inverse of :func:`stft` by windowed overlap-add.
 
-    spec: (n_fft // 2 + 1, frames) complex.  Returns (length,) float32.
+    spec: (n_fft // 2 + 1, frames) complex.  Returns (length,) float32.  Fastest when ``spec.T`` is
+    C-contiguous (as :func:`stft`'s output and products of it are): the inverse FFTs run frame by frame.
     """
-    window = hann(n_fft)
     frames = spec.shape[1]
     pad = n_fft // 2
     # overlap-add in blocks of `hop` samples: frame j's k-th block of hop samples lands on block j + k
     step = -(-n_fft // hop)
-    span = step * hop
-    chunks = np.zeros((frames, span), dtype=np.float32)
-    chunks[:, :n_fft] = scipy.fft.irfft(spec.T, n=n_fft, axis=-1, workers=FFT_WORKERS) * window
-    chunks = chunks.reshape(frames, step, hop)
-    win_sq = np.zeros(span, dtype=np.float32)
-    win_sq[:n_fft] = window * window
-    win_sq = win_sq.reshape(step, hop)
+    y = scipy.fft.irfft(spec.T, n=n_fft, axis=-1, workers=FFT_WORKERS).astype(np.float32, copy=False)
+    y *= hann(n_fft)
+    if step * hop != n_fft:
+        y = np.pad(y, ((0, 0), (0, step * hop - n_fft)))
+    chunks = y.reshape(frames, step, hop)
     out = np.zeros((frames + step - 1, hop), dtype=np.float32)
-    norm = np.zeros((frames + step - 1, hop), dtype=np.float32)
     for k in range(step):
         out[k:k + frames] += chunks[:, k]
-        norm[k:k + frames] += win_sq[k]
-    out, norm = out.ravel(), norm.ravel()
-    out = out[pad:pad + length]
-    norm = norm[pad:pad + length]
-    good = norm > 1e-8
-    out[good] /= norm[good]
+    out = out.ravel()[pad:pad + length]
+    out *= _inverse_window_sum(n_fft, hop, frames)[pad:pad + length]
     if len(out) < length:
         out = np.pad(out, (0, length - len(out)))
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _inverse_window_sum(n_fft: int, hop: int, frames: int) -> np.ndarray:
+    """1 / (sum of the squared windows overlapping each sample) of a ``frames``-frame overlap-add, shape
+    ((frames - 1) * hop + n_fft rounded up to whole hops,), 1 where that sum is ~0 (read-only, cached:
+    consecutive blocks of a song share it)."""
+    step = -(-n_fft // hop)
+    win_sq = np.zeros(step * hop, dtype=np.float32)
+    win_sq[:n_fft] = hann(n_fft) ** 2
+    win_sq = win_sq.reshape(step, hop)
+    norm = np.zeros((frames + step - 1, hop), dtype=np.float32)
+    for k in range(step):
+        norm[k:k + frames] += win_sq[k]
+    norm = norm.ravel()
+    inv = np.ones_like(norm)
+    good = norm > 1e-8
+    inv[good] = 1.0 / norm[good]
+    inv.flags.writeable = False
+    return inv
 
 
 def patch_starts(frames: int, patch: int, hop: int) -> list[int]:
@@ -104,8 +119,9 @@ def upsample_mask(
     """Map a mask on the model's grid onto the grid of a full-resolution STFT.
 
     mask: (model_bins, model_frames) in [0, 1]; model bin k is at ``k * model_bin_hz`` Hz and model frame
-    t at ``t * model_hop_s`` seconds.  Returns (n_bins, n_out_frames) float32 for bins at ``k * bin_hz``
-    and frames at ``t * hop_s``.  Linear interpolation in time and frequency.  Above the model's band,
+    t at ``t * model_hop_s`` seconds.  Returns (n_bins, n_out_frames) float32 (the transpose of a
+    C-contiguous array, like :func:`stft`'s output) for bins at ``k * bin_hz`` and frames at ``t * hop_s``.
+    Linear interpolation in time and frequency.  Above the model's band,
     each frame's mask is the mean of its mask over [high_band_from_hz, top of the model's band]: the voice's
     high partials and sibilants follow its activity at the top of the band the model sees.
     """
@@ -115,19 +131,21 @@ def upsample_mask(
     t = np.clip(t, 0, model_frames - 1)
     t0 = np.floor(t).astype(np.int64)
     t1 = np.minimum(t0 + 1, model_frames - 1)
-    wt = (t - t0).astype(np.float32)
-    m_t = mask[:, t0] * (1 - wt) + mask[:, t1] * wt  # (model_bins, n_out_frames)
+    wt = (t - t0).astype(np.float32)[:, None]
+    mask_t = np.ascontiguousarray(mask.T, dtype=np.float32)
+    m_t = mask_t[t0] * (1 - wt) + mask_t[t1] * wt  # (n_out_frames, model_bins)
 
     top_hz = (model_bins - 1) * model_bin_hz
     f = np.arange(n_bins) * (bin_hz / model_bin_hz)
-    inside = f <= model_bins - 1
-    fi = f[inside]
+    inside = int(np.count_nonzero(f <= model_bins - 1))  # the first `inside` bins are in the model's band
+    fi = f[:inside]
     f0 = np.floor(fi).astype(np.int64)
     f1 = np.minimum(f0 + 1, model_bins - 1)
-    wf = (fi - f0).astype(np.float32)[:, None]
-    out = np.empty((n_bins, n_out_frames), dtype=np.float32)
-    out[inside] = m_t[f0] * (1 - wf) + m_t[f1] * wf
-    if not inside.all():
+    wf = (fi - f0).astype(np.float32)
+    # built frames-major, (n_out_frames, n_bins), so that it multiplies stft()'s output in its memory order
+    out = np.empty((n_out_frames, n_bins), dtype=np.float32)
+    out[:, :inside] = m_t[:, f0] * (1 - wf) + m_t[:, f1] * wf
+    if inside < n_bins:
         lo = int(np.ceil(min(high_band_from_hz, top_hz) / model_bin_hz))
-        out[~inside] = m_t[lo:].mean(axis=0, keepdims=True)
-    return out
+        out[:, inside:] = m_t[:, lo:].mean(axis=1, keepdims=True)
+    return out.T

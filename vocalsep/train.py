@@ -10,6 +10,7 @@
     tb/               TensorBoard scalars (loss, lr, val_loss, val_sdr)
     best.vsep         the model with the lowest validation loss so far
     model.vsep        the final model (also written on Ctrl-C)
+    step-NNNNNN.vsep  the model every ``train.snapshot_every`` steps, when that is > 0
 
 Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
 by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
@@ -352,6 +353,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                     losses = []
                 if t.checkpoint_every > 0 and step % t.checkpoint_every == 0:
                     checkpoint()
+                if t.snapshot_every > 0 and step % t.snapshot_every == 0:
+                    ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(
+                        out_dir / f"step-{step:06d}.vsep")
                 bar.update(1)
                 bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}",
                                 sdr="-" if last_sdr is None else f"{last_sdr:.2f}", refresh=False)
