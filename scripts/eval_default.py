@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Validation figures of a model, beside the floor (mixture) and the ceiling (oracle ratio mask).
 
-    python scripts/eval_default.py [--model runs/default/best.vsep] [--variants] [--jobs 2]
+    python scripts/eval_default.py [--model runs/default/best.vsep ...] [--snapshots runs/holdout]
+                                   [--config configs/default.yaml] [--variants] [--jobs 2]
 
 - MIR-1K protocol (bss_eval v3 on whole mono clips, length-weighted GNSDR/GSIR/GSAR) on the MIR-1K songs
-  held out from training (configs/default.yaml: data.validation; both singers);
-- museval (BSSEval v4, SiSEC 2018 medians) on the MUSDB18-HQ track in ../shared/data/musdb-hq.
+  held out from training (``data.validation`` of ``--config``; both singers);
+- museval (BSSEval v4, SiSEC 2018 medians) on the MUSDB18-HQ track in ../shared/data/musdb-hq;
+- museval on the MUSDB18 previews that ``--config`` holds out, if it holds any out (configs/holdout.yaml).
 
-The first row uses the separation defaults (one mask from the mid channel, half-overlapping patches).  With
-``--variants`` it also scores other settings of the same model (a mask per channel, quarter overlap), which
-is how the defaults in vocalsep/separate.py were chosen.
+Each model is scored with the separation defaults (one mask from the mid channel, patches overlapping by a
+quarter).  ``--snapshots DIR`` scores the step-*.vsep files a run kept (train.snapshot_every) and its
+best.vsep.  With ``--variants`` it also scores other settings of the first model (a mask per channel, half
+overlap), which is how the defaults in vocalsep/separate.py were chosen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from vocalsep import evaluate as ev
 from vocalsep.config import load_config
+from vocalsep.data import matches_name
 from vocalsep.separate import Separator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +32,9 @@ DATA = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    ap.add_argument("--model", type=Path, action="append", default=[],
+                    help="a model file to score (repeatable); default: the shipped model")
+    ap.add_argument("--snapshots", type=Path, default=None, help="score a run folder's step-*.vsep and best.vsep")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--variants", action="store_true")
     ap.add_argument("--no-references", action="store_true", help="skip the mixture and oracle rows")
@@ -36,34 +42,49 @@ def main() -> None:
     args = ap.parse_args()
 
     val = load_config(args.config).data.validation
-    clips = ev.select_tracks(ev.load_tracks(DATA / "mir1k" / "train", "stems"), prefixes=val)
+    mir1k = ev.load_tracks(DATA / "mir1k" / "train", "stems")
+    in_mir1k = [v for v in val if any(matches_name(t.name, v) for t in mir1k)]
+    clips = ev.select_tracks(mir1k, prefixes=in_mir1k)
     hq = ev.load_tracks(DATA / "musdb-hq", "musdb-hq", "test")
-    settings = {"model": {}}
+    previews = []
+    if len(in_mir1k) < len(val):  # the rest are MUSDB18 previews
+        previews = ev.select_tracks(ev.load_tracks(DATA / "musdb", "musdb", "train"),
+                                    names=[v for v in val if v not in in_mir1k])
+    models = list(args.model)
+    if args.snapshots:
+        models += sorted(args.snapshots.glob("step-*.vsep")) + [args.snapshots / "best.vsep"]
+    settings = [(str(m) if m else "model", m, {}) for m in models or [None]]
     if args.variants:
-        settings.update({
-            "model, mask per channel": {"stereo": "channels"},
-            "model, 1/4 patch overlap": {"patch_overlap": 0.25},
-            "model, per channel, 1/4 ov.": {"stereo": "channels", "patch_overlap": 0.25},
-        })
+        settings += [(f"model, {name}", models[0] if models else None, kw) for name, kw in [
+            ("mask per channel", {"stereo": "channels"}),
+            ("1/2 patch overlap", {"patch_overlap": 0.5}),
+            ("per channel, 1/2 ov.", {"stereo": "channels", "patch_overlap": 0.5}),
+        ]]
     rows = []
-    estimators = [(name, ev.SeparatorEstimator(Separator(args.model, **kw), args.model)) for name, kw in settings.items()]
+    estimators = [(name, ev.SeparatorEstimator(Separator(m, **kw), m)) for name, m, kw in settings]
     if not args.no_references:
         estimators += [("mixture (floor)", ev.MixtureEstimator()), ("oracle IRM (ceiling)", ev.OracleIRM())]
     for name, est in estimators:
         t = time.perf_counter()
         m = ev.evaluate_mir1k(clips, est, jobs=args.jobs)["aggregate"]
         h = ev.evaluate_museval(hq, est, jobs=args.jobs)["aggregate"]
-        rows.append((name, m, h, time.perf_counter() - t))
-        print(f"done: {name} ({rows[-1][3]:.0f} s)", flush=True)
+        p = ev.evaluate_museval(previews, est, jobs=args.jobs)["aggregate"] if previews else None
+        rows.append((name, m, h, p, time.perf_counter() - t))
+        print(f"done: {name} ({rows[-1][-1]:.0f} s)", flush=True)
 
-    print(f"\nMIR-1K validation: {len(clips)} clips of songs {', '.join(val)}; MUSDB18-HQ: {', '.join(t.name for t in hq)}")
-    print(f"{'':28s} | {'MIR-1K vocals':^20s} | {'MIR-1K accomp.':^20s} | {'MUSDB18-HQ SDR':^15s}")
-    print(f"{'method':28s} | {'GNSDR':>6s} {'GSIR':>6s} {'GSAR':>6s} | {'GNSDR':>6s} {'GSIR':>6s} {'GSAR':>6s} | "
-          f"{'vocals':>7s} {'accomp':>7s}")
-    for name, m, h, _ in rows:
+    print(f"\nMIR-1K validation: {len(clips)} clips of songs {', '.join(in_mir1k)}; "
+          f"MUSDB18-HQ: {', '.join(t.name for t in hq)}"
+          + (f"; {len(previews)} held-out MUSDB18 previews" if previews else ""))
+    width = max(28, *(len(r[0]) for r in rows))
+    print(f"{'':{width}s} | {'MIR-1K vocals':^20s} | {'MIR-1K accomp.':^20s} | {'MUSDB18-HQ SDR':^15s}"
+          + (f" | {'previews SDR':^15s}" if previews else ""))
+    print(f"{'method':{width}s} | {'GNSDR':>6s} {'GSIR':>6s} {'GSAR':>6s} | {'GNSDR':>6s} {'GSIR':>6s} {'GSAR':>6s} | "
+          f"{'vocals':>7s} {'accomp':>7s}" + (f" | {'vocals':>7s} {'accomp':>7s}" if previews else ""))
+    for name, m, h, p, _ in rows:
         v, a = m["vocals"], m["accompaniment"]
-        print(f"{name:28s} | {v['GNSDR']:6.2f} {v['GSIR']:6.2f} {v['GSAR']:6.2f} | {a['GNSDR']:6.2f} {a['GSIR']:6.2f} "
-              f"{a['GSAR']:6.2f} | {h['vocals']['SDR']:7.2f} {h['accompaniment']['SDR']:7.2f}")
+        print(f"{name:{width}s} | {v['GNSDR']:6.2f} {v['GSIR']:6.2f} {v['GSAR']:6.2f} | {a['GNSDR']:6.2f} "
+              f"{a['GSIR']:6.2f} {a['GSAR']:6.2f} | {h['vocals']['SDR']:7.2f} {h['accompaniment']['SDR']:7.2f}"
+              + (f" | {p['vocals']['SDR']:7.2f} {p['accompaniment']['SDR']:7.2f}" if p else ""))
 
 
 if __name__ == "__main__":

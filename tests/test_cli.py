@@ -80,6 +80,11 @@ def test_bad_paths_give_one_line(tiny_model, tmp_path, write_audio):
     (tmp_path / "empty").mkdir()
     res = run("separate", tmp_path / "empty", "--model", tiny_model)
     assert res.exit_code == 1 and "no audio files" in res.output
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_text("not audio at all")
+    res = run("separate", corrupt, "-o", tmp_path / "out", "--model", tiny_model)
+    assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "corrupt.mp3: " in res.output
+    assert not (tmp_path / "out" / "corrupt").exists()
     res = run("separate", write_audio("a.wav", 0.2), "--model", tmp_path / "missing.vsep")
     assert res.exit_code == 1 and "missing.vsep" in res.output
     # an output "folder" that is a file cannot be written

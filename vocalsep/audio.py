@@ -7,8 +7,12 @@ Decoding is libsndfile's (through soundfile): wav, flac, ogg/vorbis, opus and mp
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +27,32 @@ from .errors import VocalsepError
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".aac", ".wma")
 #: output formats: name -> (soundfile format, subtype)
 OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None)}
+
+
+_STDERR_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence what C libraries print on file descriptor 2 for the duration (libsndfile's mp3 decoder notes
+    on damaged headers, LiteRT's delegate banner): the caller reports problems itself, in one line.
+    Threads take turns, so that file descriptor 2 is always restored."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def open_file(path: str | Path) -> sf.SoundFile:
+    """libsndfile's reader for ``path`` (raises its own errors), quietly."""
+    with quiet_stderr():
+        return sf.SoundFile(str(path))
 
 
 @dataclass
@@ -59,11 +89,12 @@ def info(path: str | Path) -> AudioInfo:
     path = Path(path)
     check_file(path)
     try:
-        i = sf.info(str(path))
+        with quiet_stderr():
+            i = sf.info(str(path))
         frames = int(i.frames)
         if i.format == "MPEG" or frames <= 0:
             # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
-            with sf.SoundFile(str(path)) as f:
+            with open_file(path) as f:
                 frames = sum(len(b) for b in f.blocks(blocksize=1 << 18, dtype="float32"))
         if frames <= 0:
             raise VocalsepError(f"{path}: contains no audio samples")
@@ -82,7 +113,8 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     check_file(path)
     try:
-        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with quiet_stderr():
+            x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:
         if _have_ffmpeg() and path.suffix.lower() not in (".wav", ".flac"):
             return _ffmpeg_read(path)
@@ -99,7 +131,7 @@ def read_excerpt(path: str | Path, start: int, frames: int) -> tuple[np.ndarray,
     """
     path = Path(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with open_file(path) as f:
             f.seek(start)
             x = f.read(frames, dtype="float32", always_2d=True)
             sr = f.samplerate
@@ -116,7 +148,7 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
     the file.  Each is (samples, channels) float32.  Memory holds one block at a time."""
     path = Path(path)
     try:
-        f = sf.SoundFile(str(path))
+        f = open_file(path)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
     with f:

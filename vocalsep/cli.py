@@ -67,8 +67,11 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | No
 
     jobs = collect_inputs(inputs)
     sep = Separator(model, backend=backend)
-    failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite)
+    # one song: its error, if any, is the whole report; a batch ends with a summary of all failures
+    failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
     if failures:
+        if len(jobs) == 1:
+            _fail(failures[0].message)
         sys.exit(EXIT_FAILED)
 
 

@@ -15,11 +15,9 @@ Model file (``.vsep``, a zip archive):
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import sys
 import zipfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
+from .audio import quiet_stderr
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
 
@@ -247,13 +246,13 @@ class LiteRunner:
         if mf.tflite is None:
             raise VocalsepError("model file has no LiteRT model")
         self.batch = batch
-        with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+        with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
             self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
         self._inp = self.interp.get_input_details()[0]["index"]
         self._out = self.interp.get_output_details()[0]["index"]
         self._shape = (batch, mf.model.freq_bins, mf.model.frames, 1)
         self.interp.resize_tensor_input(self._inp, self._shape)
-        with _quiet_stderr():
+        with quiet_stderr():
             self.interp.allocate_tensors()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -267,20 +266,6 @@ class LiteRunner:
             self.interp.invoke()
             out[i:i + self.batch] = self.interp.get_tensor(self._out)[: min(self.batch, n - i)]
         return out
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence the C++ runtime's own messages on file descriptor 2 for the duration."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4):

@@ -252,7 +252,7 @@ class Separator:
 
         audio.check_file(path)
         try:
-            with sf.SoundFile(str(path)) as f:
+            with audio.open_file(path) as f:
                 sr, ch = f.samplerate, f.channels
                 first = f.read(1024, dtype="float32")
         except (sf.LibsndfileError, RuntimeError):
@@ -292,7 +292,8 @@ def _duration(path: Path) -> float:
     import soundfile as sf
 
     try:
-        i = sf.info(str(path))
+        with audio.quiet_stderr():
+            i = sf.info(str(path))
         return i.frames / i.samplerate if i.samplerate else 0.0
     except Exception:
         return 0.0
@@ -340,10 +341,13 @@ class Outcome:
 
 
 def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
-              progress: bool = True, echo=None) -> list[Outcome]:
+              progress: bool = True, echo=None, report_failures: bool = True) -> list[Outcome]:
     """Separate every job into ``out_root/<job.name>/``; one failure never stops the batch.
 
-    Prints a progress bar and a closing summary.  Returns the failed outcomes (empty when all went well).
+    Prints a progress bar and a closing summary that names each failure; with ``report_failures=False``
+    a run with failures prints nothing more and clears its bar (the caller reports them: one song's error
+    is one line).  Returns the failed outcomes (empty when all went well), each message starting with
+    the input's path.
     """
     from tqdm import tqdm
 
@@ -388,8 +392,14 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
                 outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
         seen.setdefault(job.name, job.path)
         advance(end, end)
-    bar.close()
     failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        if not o.message.startswith(str(o.job.path)):
+            o.message = f"{o.job.path}: {o.message}"
+    bar.leave = report_failures or not failed
+    bar.close()
+    if failed and not report_failures:
+        return failed
     done = sum(o.status == "done" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
     summary = f"Separated {done} of {len(jobs)} file(s) into {out_root} in {time.perf_counter() - t0:.1f} s"
@@ -399,6 +409,5 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         summary += f"; {len(failed)} FAILED:"
     say(summary)
     for o in failed:
-        msg = o.message if o.message.startswith(str(o.job.path)) else f"{o.job.path}: {o.message}"
-        say(f"  {msg}")
+        say(f"  {o.message}")
     return failed
