@@ -100,34 +100,45 @@ def main() -> None:
         m = statistics.median(files)
         print(f"in process, file -> files (decode, separate, encode): {m:.2f} s = {dur / m:.0f}x real time")
 
+        # where the time goes: each stage on its own, one after the other (separate_file overlaps decoding
+        # and encoding with the separation in an I/O thread, and the network runs on the next block in a
+        # thread of its own: a profiler sees only its own thread, so the threads are off for this run)
+        t = time.perf_counter()
+        y, _ = audio.read(args.song)
+        decode = time.perf_counter() - t
+        sep.pipeline = False  # (Separator(pipeline=False) would load the model again)
         prof = cProfile.Profile()
         prof.enable()
-        sep.separate_file(args.song, Path(tmp) / "inproc", overwrite=True)
+        t = time.perf_counter()
+        voc, acc = sep.separate(y, sr)
+        serial = time.perf_counter() - t
         prof.disable()
-        st = pstats.Stats(prof)
-        groups = {
-            "decode (soundfile read)": ["read", "seek"],
-            "resample (soxr)": ["resample"],
-            "STFT": ["stft"],
-            "model (LiteRT/Keras)": ["__call__"],
-            "ISTFT": ["istft"],
-            "mask upsampling": ["upsample_mask"],
-            "encode (soundfile write)": ["write"],
+        sep.pipeline = True
+        t = time.perf_counter()
+        for name, z in (("v", voc), ("a", acc)):
+            audio.write(Path(tmp) / f"{name}.wav", z, sr)
+        encode = time.perf_counter() - t
+        stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+
+        def cumulative(fn: str, module: str) -> float:
+            return sum(v[3] for (file, _, name), v in stats.items() if name == fn and file.endswith(module))
+
+        total = sum(v[2] for v in stats.values())  # own time of every function: the whole run
+        stages = {
+            "decode (libsndfile, mp3)": decode,
+            "resample (soxr)": cumulative("resample", "audio.py"),
+            "STFT": cumulative("stft", "spectral.py"),
+            "network (" + sep.runner.name + ")": cumulative("__call__", "model.py"),
+            "mask upsampling": cumulative("upsample_mask", "spectral.py"),
+            "ISTFT": cumulative("istft", "spectral.py"),
         }
-        stats = st.stats  # type: ignore[attr-defined]
-        print("profile of one file -> files run (cumulative seconds):")
-        seen = set()
-        for label, names in groups.items():
-            tt = 0.0
-            for (file, _, fn), v in stats.items():
-                if fn in names and ("vocalsep" in file or fn in ("read", "seek", "write")) and (file, fn) not in seen:
-                    if fn in ("read", "seek", "write") and "soundfile" not in file:
-                        continue
-                    if fn == "__call__" and "model.py" not in file:
-                        continue
-                    seen.add((file, fn))
-                    tt += v[3]
-            print(f"  {label:28s} {tt:6.2f} s")
+        stages["other (patches, cross-fades, ...)"] = total - sum(list(stages.values())[1:])
+        stages["encode (libsndfile, 16-bit wav)"] = encode
+        print("where the time goes, each stage alone (seconds):")
+        for label, sec in stages.items():
+            print(f"  {label:34s} {sec:6.2f}")
+        print(f"  {'sum':34s} {sum(stages.values()):6.2f}  (array -> arrays without threads: {serial:.2f} s, "
+              "with cProfile's overhead)")
 
         if not args.skip_long:
             # a long input: the songs concatenated, written as 16-bit wav

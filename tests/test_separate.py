@@ -102,6 +102,19 @@ def test_blocks_match_whole_song(tiny_model, rng):
     assert sdr > 25
 
 
+def test_threads_change_nothing(tiny_model, rng, write_audio, tmp_path):
+    """The network working ahead in a thread and the I/O thread give the audio of one thread, exactly."""
+    x = make_audio(rng, 5.0, 22050, 2)
+    threaded = Separator(tiny_model, block_seconds=1.0, overlap_seconds=0.3)
+    plain = Separator(tiny_model, block_seconds=1.0, overlap_seconds=0.3, pipeline=False)
+    np.testing.assert_array_equal(threaded.separate(x, 22050)[0], plain.separate(x, 22050)[0])
+    src = write_audio("song.wav", 5.0, 22050, 2, subtype="FLOAT")
+    a = threaded.separate_file(src, tmp_path / "a", fmt="flac")
+    b = plain.separate_file(src, tmp_path / "b", fmt="flac")
+    for stem in a:
+        np.testing.assert_array_equal(sf.read(a[stem])[0], sf.read(b[stem])[0])
+
+
 @pytest.mark.parametrize("block, overlap", [(10, 0), (10, 3), (10, 7), (7, 20), (1, 0), (100, 10)])
 def test_file_blocks_match_array_blocks(tmp_path, rng, block, overlap):
     """Blocks read from a file (once, in order) are the blocks cut from the decoded array, at every length
