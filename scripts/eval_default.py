@@ -2,12 +2,16 @@
 """Validation figures of a model, beside the floor (mixture) and the ceiling (oracle ratio mask).
 
     python scripts/eval_default.py [--model runs/default/best.vsep ...] [--snapshots runs/holdout]
-                                   [--config configs/default.yaml] [--variants] [--jobs 2]
+                                   [--config configs/holdout.yaml] [--variants] [--jobs 2]
 
 - MIR-1K protocol (bss_eval v3 on whole mono clips, length-weighted GNSDR/GSIR/GSAR) on the MIR-1K songs
   held out from training (``data.validation`` of ``--config``; both singers);
 - museval (BSSEval v4, SiSEC 2018 medians) on the MUSDB18-HQ track in ../shared/data/musdb-hq;
-- museval on the MUSDB18 previews that ``--config`` holds out, if it holds any out (configs/holdout.yaml).
+- museval on the MUSDB18 previews that ``--config`` holds out, if it holds any out (configs/holdout.yaml
+  holds out 14).
+
+A model trained on everything (configs/default.yaml, the shipped recipe) has seen all of these but the
+MUSDB18-HQ track: its other figures are training-set figures.
 
 Each model is scored with the separation defaults (one mask from the mid channel, patches overlapping by a
 quarter).  ``--snapshots DIR`` scores the step-*.vsep files a run kept (train.snapshot_every) and its
@@ -30,12 +34,25 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
+class SoftenedSeparator(Separator):
+    """A Separator whose model masks are raised to ``power`` (< 1: softer masks).  An experiment, not an
+    option of vocalsep: docs/choices.md, "How sharp the mask is"."""
+
+    def __init__(self, *args, power: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.power = power
+
+    def _block_masks(self, x, sr):
+        return super()._block_masks(x, sr) ** self.power
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", default=[],
                     help="a model file to score (repeatable); default: the shipped model")
     ap.add_argument("--snapshots", type=Path, default=None, help="score a run folder's step-*.vsep and best.vsep")
-    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "holdout.yaml",
+                    help="whose data.validation names the held-out songs (default: the validation run's)")
     ap.add_argument("--variants", action="store_true")
     ap.add_argument("--no-references", action="store_true", help="skip the mixture and oracle rows")
     ap.add_argument("--jobs", type=int, default=2)
@@ -44,6 +61,8 @@ def main() -> None:
     val = load_config(args.config).data.validation
     mir1k = ev.load_tracks(DATA / "mir1k" / "train", "stems")
     in_mir1k = [v for v in val if any(matches_name(t.name, v) for t in mir1k)]
+    if not in_mir1k:
+        raise SystemExit(f"{args.config}: data.validation holds out no MIR-1K song; use configs/holdout.yaml")
     clips = ev.select_tracks(mir1k, prefixes=in_mir1k)
     hq = ev.load_tracks(DATA / "musdb-hq", "musdb-hq", "test")
     previews = []
@@ -59,9 +78,11 @@ def main() -> None:
             ("mask per channel", {"stereo": "channels"}),
             ("1/2 patch overlap", {"patch_overlap": 0.5}),
             ("per channel, 1/2 ov.", {"stereo": "channels", "patch_overlap": 0.5}),
+            ("mask ** 0.85", {"power": 0.85}),
+            ("mask ** 0.7", {"power": 0.7}),
         ]]
     rows = []
-    estimators = [(name, ev.SeparatorEstimator(Separator(m, **kw), m)) for name, m, kw in settings]
+    estimators = [(name, ev.SeparatorEstimator(SoftenedSeparator(m, **kw), m)) for name, m, kw in settings]
     if not args.no_references:
         estimators += [("mixture (floor)", ev.MixtureEstimator()), ("oracle IRM (ceiling)", ev.OracleIRM())]
     for name, est in estimators:
