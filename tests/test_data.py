@@ -85,7 +85,9 @@ def test_ccmixter_and_musdb_hq_layouts(tmp_path):
     assert s.name == "A - B" and len(s.accompaniment) == 3 and s.vocals[0].endswith("vocals.wav")
 
 
-def test_bad_songs_are_skipped_with_a_warning(tmp_path, caplog):
+def test_bad_songs_are_skipped_with_a_warning(tmp_path, caplog, monkeypatch):
+    # the CLI stops "vocalsep" records from propagating (it prints them itself); caplog listens at the root
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
     root = stems_folder(tmp_path / "stems", n=2)
     write_song(root, "no_vocals", {"accompaniment": tone(1, 16000, 100)}, 16000)
     bad = write_song(root, "corrupt", {"accompaniment": tone(1, 16000, 100)}, 16000)

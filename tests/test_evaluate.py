@@ -221,7 +221,7 @@ def test_irm_stft_follows_separation():
 @pytest.mark.skipif(not (HQ / "test").is_dir(), reason="shared MUSDB18-HQ data not present")
 def test_irm_beats_mixture_on_real_track():
     tracks = ev.load_tracks(HQ, "auto", "test")
-    assert isinstance(tracks[0], ev.MusdbHQTrack)
+    assert isinstance(tracks[0], ev.SongTrack) and tracks[0].name == "AM Contra - Heart Peripheral"
     irm = ev.evaluate_museval(tracks[:1], ev.OracleIRM(), seconds=3)
     mix = ev.evaluate_museval(tracks[:1], ev.MixtureEstimator(), seconds=3)
     assert irm["tracks"][0]["samples"] == 3 * 44100 and irm["tracks"][0]["channels"] == 2
@@ -340,13 +340,29 @@ def test_cli_estimates_dir_missing_and_mismatched(tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path):
     res = run("--data", tmp_path / "nowhere", "--method", "mixture")
-    assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "no such folder" in res.output
+    assert res.exit_code == 1 and res.output.strip().count("\n") == 0 and "does not exist" in res.output
     (tmp_path / "empty").mkdir()
     res = run("--data", tmp_path / "empty", "--method", "mixture")
-    assert res.exit_code == 1 and "cannot tell the data set" in res.output
+    assert res.exit_code == 1 and "no usable songs" in res.output
     write_stems(tmp_path / "s", "x", 0, seconds=0.5)
     res = run("--data", tmp_path / "s", "--method", "irm", "--estimates", tmp_path)
     assert res.exit_code == 2
+
+
+def test_ccmixter_layout_is_evaluated(tmp_path):
+    """Evaluation reads the layouts that training reads: CCMixter's source-02 is the voice."""
+    rng = np.random.default_rng(5)
+    song = tmp_path / "cc" / "song"
+    song.mkdir(parents=True)
+    voice, acc = (0.1 * rng.standard_normal((SR // 2, 2))).astype(np.float32), (0.1 * rng.standard_normal((SR // 2, 2))).astype(np.float32)
+    sf.write(song / "source-01.wav", acc, SR, subtype="FLOAT")
+    sf.write(song / "source-02.wav", voice, SR, subtype="FLOAT")
+    sf.write(song / "mix.wav", voice + acc, SR, subtype="FLOAT")
+    (track,) = ev.load_tracks(tmp_path / "cc")
+    t = track.load()
+    np.testing.assert_array_equal(t.vocals, voice)
+    np.testing.assert_array_equal(t.accompaniment, acc)
+    np.testing.assert_allclose(t.mixture, voice + acc)
 
 
 def test_import_is_light():

@@ -138,11 +138,12 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 
 @main.command()
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path),
-              help="MUSDB18 root (stems), MUSDB18-HQ root (wav folders) or a folder of <song>/vocals.* + accompaniment.*.")
-@click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "stems"]), default="auto", show_default=True,
-              help="Layout of --data (auto: detect).")
+              help="MUSDB18 root (stems), MUSDB18-HQ root (wav folders), a CCMixter folder or a folder of "
+                   "<song>/vocals.* + accompaniment.* (or other stems).")
+@click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "ccmixter", "stems"]), default="auto",
+              show_default=True, help="Layout of --data (auto: detect).")
 @click.option("--subset", type=click.Choice(["train", "test"]), default="test", show_default=True,
-              help="MUSDB18 subset (ignored for a stems folder).")
+              help="MUSDB18 / MUSDB18-HQ subset (ignored for other layouts).")
 @click.option("--tracks", "track_names", multiple=True, metavar="NAME",
               help="Evaluate only these tracks (exact names; repeat the option for several).")
 @click.option("--songs", multiple=True, metavar="PREFIX",
@@ -184,7 +185,9 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     (exit code 1 if any failed; clips with silent references are only warned about).
     """
     from . import evaluate as ev
+    from .data import detect_kind
 
+    _log_to_stderr()  # songs left out of a data set are warned about
     if estimates is not None and method != "model":
         raise click.UsageError("--estimates and --method are alternatives; give one of them")
     if out is not None and not out.parent.is_dir():
@@ -200,7 +203,7 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     estimator = ev.make_estimator(method, model, backend, estimates)
     run = ev.evaluate_mir1k if protocol == "mir1k" else ev.evaluate_museval
     results = run(tracks, estimator, jobs=jobs, progress=not quiet, seconds=seconds)
-    kind = dataset if dataset != "auto" else ev.detect_dataset(data, subset)
+    kind = dataset if dataset != "auto" else detect_kind(data, subset)
     results["data"] = {"path": str(data), "dataset": kind, "subset": subset,
                        "selected": {"tracks": list(track_names), "prefixes": prefixes, "split": split,
                                     "config": str(config_path) if config_path else None}}

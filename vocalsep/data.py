@@ -76,23 +76,24 @@ def _audio_files(folder: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
-def _subsets(root: Path) -> list[Path]:
-    """``root/train`` when present, else ``root/test`` (MUSDB layouts)."""
-    for name in ("train", "test"):
+def _subsets(root: Path, subset: str | None = None) -> list[Path]:
+    """The MUSDB subset folder to read: ``root/<subset>``, or with no subset given ``root/train`` when
+    present, else ``root/test`` (training takes train, evaluation names its subset)."""
+    for name in ([subset] if subset else ["train", "test"]):
         if (root / name).is_dir():
             return [root / name]
     return []
 
 
-def detect_kind(path: str | Path) -> str:
-    """Which kind of data set ``path`` holds (one of :data:`KINDS`)."""
+def detect_kind(path: str | Path, subset: str | None = None) -> str:
+    """Which kind of data set ``path`` holds (one of :data:`KINDS`); ``subset``: see :func:`discover`."""
     root = Path(path)
     if not root.is_dir():
         raise VocalsepError(f"{root}: data folder does not exist" if not root.exists() else
                             f"{root}: is a file, not a data folder")
-    if any(root.glob("*.stem.mp4")) or any(any(s.glob("*.stem.mp4")) for s in _subsets(root)):
+    if any(root.glob("*.stem.mp4")) or any(any(s.glob("*.stem.mp4")) for s in _subsets(root, subset)):
         return "musdb"
-    for s in _subsets(root):
+    for s in _subsets(root, subset):
         if any((d / "mixture.wav").exists() and (d / "vocals.wav").exists() for d in s.iterdir() if d.is_dir()):
             return "musdb-hq"
     subdirs = [d for d in root.iterdir() if d.is_dir()]
@@ -167,10 +168,10 @@ def _discover_ccmixter(root: Path) -> list[Song]:
     return songs
 
 
-def _discover_musdb_hq(root: Path) -> list[Song]:
+def _discover_musdb_hq(root: Path, subset: str | None) -> list[Song]:
     songs = []
-    for subset in _subsets(root):
-        for d in sorted(p for p in subset.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in _subsets(root, subset):
+        for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             stems = [d / f"{s}.wav" for s in ("vocals", "drums", "bass", "other")]
             missing = [p for p in stems if not p.exists()]
             if missing:
@@ -204,20 +205,21 @@ def _musdb_cache_one(track, stem_ids: dict, folder: Path, subtype: str) -> None:
     _write_wav_atomic(folder / "accompaniment.wav", acc, sr, subtype)
 
 
-def _musdb_files(root: Path) -> tuple[Path, list[str], list[Path]]:
+def _musdb_files(root: Path, subset: str | None) -> tuple[Path, list[str], list[Path]]:
     """(musdb root, subsets, .stem.mp4 files) of a MUSDB18 root or of one of its train/test folders."""
     if any(root.glob("*.stem.mp4")):  # the path is a subset folder itself
         if root.name not in ("train", "test"):
             raise VocalsepError(f"{root}: .stem.mp4 files must lie in a train/ or test/ folder of the MUSDB18 root")
         db_root, subsets = root.parent, [root.name]
     else:
-        db_root, subsets = root, [s.name for s in _subsets(root)]
+        db_root, subsets = root, [s.name for s in _subsets(root, subset)]
     files = sorted(p for s in subsets for p in (db_root / s).glob("*.stem.mp4") if not p.name.startswith("."))
     return db_root, subsets, files
 
 
-def _discover_musdb(root: Path, cache_dir: Path | None, subtype: str, workers: int) -> list[Song]:
-    db_root, subsets, files = _musdb_files(root)
+def _discover_musdb(root: Path, subset: str | None, cache_dir: Path | None, subtype: str, workers: int
+                    ) -> list[Song]:
+    db_root, subsets, files = _musdb_files(root, subset)
     cache = cache_dir or default_cache_dir() / "musdb"
     folders = {}
     for p in files:
@@ -265,8 +267,12 @@ def _discover_musdb(root: Path, cache_dir: Path | None, subtype: str, workers: i
 
 
 def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None = None,
-             cache_subtype: str = "FLOAT", workers: int = 1) -> list[Song]:
-    """The usable songs under ``path``; bad ones are skipped with a warning, none at all is an error."""
+             cache_subtype: str = "FLOAT", workers: int = 1, subset: str | None = None) -> list[Song]:
+    """The usable songs under ``path``; bad ones are skipped with a warning, none at all is an error.
+
+    ``subset``: the MUSDB18 / MUSDB18-HQ subset folder to read (``train`` or ``test``); None: ``train``
+    when there is one, else ``test``.  Songs are sorted by name within each subset.
+    """
     root = Path(path)
     if kind not in ("auto",) + KINDS:
         raise VocalsepError(f"unknown data set kind {kind!r}; choose auto, {', '.join(KINDS)}")
@@ -274,11 +280,15 @@ def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None 
         raise VocalsepError(f"{root}: data folder does not exist" if not root.exists() else
                             f"{root}: is a file, not a data folder")
     if kind == "auto":
-        kind = detect_kind(root)
+        kind = detect_kind(root, subset)
+    if kind in ("musdb", "musdb-hq") and subset and not (root / subset).is_dir() and not (
+            kind == "musdb" and root.name == subset):
+        raise VocalsepError(f"{root / subset}: no such folder (subset {subset!r} of a {kind} data set)")
     if kind == "musdb":
-        songs = _discover_musdb(root, Path(cache_dir).expanduser() if cache_dir else None, cache_subtype, workers)
+        songs = _discover_musdb(root, subset, Path(cache_dir).expanduser() if cache_dir else None, cache_subtype,
+                                workers)
     elif kind == "musdb-hq":
-        songs = _discover_musdb_hq(root)
+        songs = _discover_musdb_hq(root, subset)
     elif kind == "ccmixter":
         songs = _discover_ccmixter(root)
     else:

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import audio as audio_io
 from .config import SpectralConfig
-from .data import matches_name
+from .data import KINDS, Song, detect_kind, discover, matches_name
 from .errors import VocalsepError
 
 TARGETS = ("vocals", "accompaniment")
@@ -55,7 +55,7 @@ V3_METRICS = ("NSDR", "SDR", "SIR", "SAR")
 #: aggregate figures of the mir1k protocol
 V3_AGGREGATES = ("GNSDR", "GSIR", "GSAR", "GSDR")
 PROTOCOLS = ("sisec18", "mir1k")
-DATASETS = ("auto", "musdb", "musdb-hq", "stems")
+DATASETS = ("auto",) + KINDS
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -91,52 +91,38 @@ def _find_audio(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_same(paths: Sequence[Path]) -> tuple[list[np.ndarray], int]:
-    """Read files that must share rate, channels and length."""
-    arrays, rate = [], None
-    for p in paths:
-        x, sr = audio_io.read(p)
-        if arrays:
-            if sr != rate:
-                raise VocalsepError(f"{p}: sample rate {sr} Hz differs from {paths[0].name} ({rate} Hz)")
-            if x.shape[1] != arrays[0].shape[1]:
-                raise VocalsepError(f"{p}: {x.shape[1]} channel(s) but {paths[0].name} has {arrays[0].shape[1]}")
-            if len(x) != len(arrays[0]):
-                raise VocalsepError(f"{p}: {len(x)} samples but {paths[0].name} has {len(arrays[0])}")
-        arrays.append(x)
-        rate = sr
-    return arrays, int(rate)
+def _read_same(groups: Sequence[Sequence[str | Path]]) -> tuple[list[np.ndarray], int]:
+    """Read groups of files that must all share rate, channels and length; returns each group's sum."""
+    sums, first, rate = [], None, None
+    for group in groups:
+        total = None
+        for p in map(Path, group):
+            x, sr = audio_io.read(p)
+            if first is None:
+                first, rate = (p, x), sr
+            elif sr != rate:
+                raise VocalsepError(f"{p}: sample rate {sr} Hz differs from {first[0].name} ({rate} Hz)")
+            elif x.shape[1] != first[1].shape[1]:
+                raise VocalsepError(f"{p}: {x.shape[1]} channel(s) but {first[0].name} has {first[1].shape[1]}")
+            elif len(x) != len(first[1]):
+                raise VocalsepError(f"{p}: {len(x)} samples but {first[0].name} has {len(first[1])}")
+            total = x if total is None else total + x
+        sums.append(total)
+    return sums, int(rate)
 
 
 @dataclass
-class StemsTrack:
-    """``<folder>/vocals.*`` and ``accompaniment.*``; the mixture is their sum."""
+class SongTrack:
+    """A song found by :func:`data.discover` (stems, CCMixter or MUSDB18-HQ layout): vocals and
+    accompaniment are its stem files summed; the mixture is their sum (MUSDB18-HQ's mixture.wav is exactly
+    that sum)."""
 
     name: str
-    folder: Path
+    song: Song
 
     def load(self) -> TrackAudio:
-        paths = []
-        for stem in TARGETS:
-            p = _find_audio(self.folder, stem)
-            if p is None:
-                raise VocalsepError(f"{self.folder / (stem + '.wav')}: no such file (no {stem}.* in the track folder)")
-            paths.append(p)
-        (v, a), sr = _read_same(paths)
+        (v, a), sr = _read_same([self.song.vocals, self.song.accompaniment])
         return TrackAudio(self.name, v + a, v, a, sr)
-
-
-@dataclass
-class MusdbHQTrack:
-    """MUSDB18-HQ: ``<folder>/{mixture,drums,bass,other,vocals}.wav``; accompaniment = drums + bass + other."""
-
-    name: str
-    folder: Path
-
-    def load(self) -> TrackAudio:
-        paths = [self.folder / f"{s}.wav" for s in ("mixture", "drums", "bass", "other", "vocals")]
-        (mix, drums, bass, other, vocals), sr = _read_same(paths)
-        return TrackAudio(self.name, mix, vocals, drums + bass + other, sr)
 
 
 @dataclass
@@ -156,50 +142,29 @@ class MusdbTrack:
         return TrackAudio(self.name, stems[0], stems[ids["vocals"]], acc.astype(np.float32), int(self.track.rate))
 
 
-def detect_dataset(root: Path, subset: str) -> str:
-    """``musdb`` (``<root>/<subset>/*.stem.mp4``), ``musdb-hq`` (``<root>/<subset>/<track>/mixture.wav``) or
-    ``stems`` (``<root>/<song>/vocals.*``)."""
-    sub = root / subset
-    if sub.is_dir():
-        if any(sub.glob("*.stem.mp4")):
-            return "musdb"
-        if any(sub.glob("*/mixture.wav")):
-            return "musdb-hq"
-    if root.is_dir() and any(_find_audio(d, "vocals") for d in root.iterdir() if d.is_dir()):
-        return "stems"
-    raise VocalsepError(
-        f"{root}: cannot tell the data set: expected {subset}/*.stem.mp4 (musdb), {subset}/<track>/mixture.wav "
-        "(musdb-hq) or <song>/vocals.* (stems)"
-    )
-
-
 def load_tracks(root: str | Path, dataset: str = "auto", subset: str = "test") -> list:
-    """The tracks of a data set, sorted by name, not yet decoded (each has ``.name`` and ``.load()``)."""
+    """The tracks of a data set, sorted by name, not yet decoded (each has ``.name`` and ``.load()``).
+
+    The layouts are :func:`data.discover`'s (``subset``: the MUSDB18 / MUSDB18-HQ folder to read); MUSDB18
+    stems are read through the ``musdb`` package, with their own mixture stream.  Songs whose stems do not
+    fit together are left out with a warning.
+    """
     root = Path(root)
-    if not root.is_dir():
-        raise VocalsepError(f"{root}: no such folder")
     if dataset not in DATASETS:
         raise VocalsepError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if dataset == "auto":
-        dataset = detect_dataset(root, subset)
-    if dataset == "musdb":
-        try:
-            import musdb
-        except Exception as e:  # musdb needs ffmpeg (through stempeg)
-            raise VocalsepError(f"{root}: reading MUSDB18 stems needs the musdb package and ffmpeg ({e})") from None
-        if not (root / subset).is_dir():
-            raise VocalsepError(f"{root / subset}: no such folder (MUSDB18 subset {subset!r})")
-        db = musdb.DB(root=str(root), subsets=subset)
-        tracks = [MusdbTrack(t.name, t) for t in db.tracks]
-    elif dataset == "musdb-hq":
-        sub = root / subset
-        if not sub.is_dir():
-            raise VocalsepError(f"{sub}: no such folder (MUSDB18-HQ subset {subset!r})")
-        tracks = [MusdbHQTrack(d.name, d) for d in sub.iterdir() if d.is_dir()]
-    else:
-        tracks = [StemsTrack(d.name, d) for d in root.iterdir() if d.is_dir() and _find_audio(d, "vocals")]
+    kind = detect_kind(root, subset) if dataset == "auto" else dataset
+    if kind != "musdb":
+        return sorted((SongTrack(s.name, s) for s in discover(root, kind, subset=subset)), key=lambda t: t.name)
+    try:
+        import musdb
+    except Exception as e:  # musdb needs ffmpeg (through stempeg)
+        raise VocalsepError(f"{root}: reading MUSDB18 stems needs the musdb package and ffmpeg ({e})") from None
+    if not (root / subset).is_dir():
+        raise VocalsepError(f"{root / subset}: no such folder (MUSDB18 subset {subset!r})")
+    db = musdb.DB(root=str(root), subsets=subset)
+    tracks = [MusdbTrack(t.name, t) for t in db.tracks]
     if not tracks:
-        raise VocalsepError(f"{root}: no tracks found (data set {dataset}, subset {subset})")
+        raise VocalsepError(f"{root}: no tracks found (data set musdb, subset {subset})")
     return sorted(tracks, key=lambda t: t.name)
 
 
