@@ -2,6 +2,7 @@
 """Separation speed and memory, as a user meets them.  Prints every figure; asserts nothing.
 
     python scripts/bench_separate.py [--song PATH] [--runs 3] [--long-minutes 20] [--model PATH]
+                                     [--skip-long] [--compare-blocks]
 
 1. ``vocalsep --help`` wall time (fresh process).
 2. ``vocalsep separate SONG`` as one fresh process: wall time and peak RSS (start-up, decoding and
@@ -58,6 +59,8 @@ def main() -> None:
     ap.add_argument("--long-minutes", type=float, default=20.0)
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--skip-long", action="store_true")
+    ap.add_argument("--compare-blocks", action="store_true",
+                    help="also time 30 and 60 s blocks with and without the network's thread")
     args = ap.parse_args()
     model = ["--model", str(args.model)] if args.model else []
 
@@ -99,6 +102,24 @@ def main() -> None:
             files.append(time.perf_counter() - t)
         m = statistics.median(files)
         print(f"in process, file -> files (decode, separate, encode): {m:.2f} s = {dur / m:.0f}x real time")
+
+        if args.compare_blocks:
+            print("in process, by block length and threads (array -> arrays, file -> files):")
+            for block in (30.0, 60.0):
+                other = Separator(args.model, block_seconds=block)
+                other.separate(x[: sr * 5], sr)
+                for pipeline in (False, True):
+                    other.pipeline = pipeline
+                    a, f = [], []
+                    for _ in range(args.runs):
+                        t = time.perf_counter()
+                        other.separate(x, sr)
+                        a.append(time.perf_counter() - t)
+                        t = time.perf_counter()
+                        other.separate_file(args.song, Path(tmp) / "blocks", overwrite=True)
+                        f.append(time.perf_counter() - t)
+                    print(f"  {block:.0f} s blocks, {'network a block ahead' if pipeline else 'one thread':21s}: "
+                          f"{statistics.median(a):.2f} s, {statistics.median(f):.2f} s")
 
         # where the time goes: each stage on its own, one after the other (separate_file overlaps decoding
         # and encoding with the separation in an I/O thread, and the network runs on the next block in a
