@@ -8,7 +8,8 @@
 2. ``vocalsep separate SONG`` as one fresh process: wall time and peak RSS (start-up, decoding and
    writing included).
 3. In one process, the model loaded: seconds of audio separated per second of wall time, for the
-   library API on a decoded array and for file to file (``separate_file``); and where the time goes.
+   library API on a decoded array, for file to file (``separate_file``) and for a folder batch (the
+   songs in ../shared/data/songs); and where the time goes.
 4. Peak RSS of a fresh process separating a long input (the songs concatenated to ``--long-minutes``),
    to show that memory does not grow with the input's length.
 """
@@ -102,6 +103,19 @@ def main() -> None:
             files.append(time.perf_counter() - t)
         m = statistics.median(files)
         print(f"in process, file -> files (decode, separate, encode): {m:.2f} s = {dur / m:.0f}x real time")
+
+        # a folder batch, as `vocalsep separate music/ -o out/` runs it (the model loaded once)
+        from vocalsep.separate import collect_inputs, run_batch
+
+        jobs = collect_inputs([DATA / "songs"])
+        total = sum(audio.info(j.path).duration for j in jobs)
+        batch = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            run_batch(sep, jobs, Path(tmp) / "batch", overwrite=True, progress=False, echo=lambda _: None)
+            batch.append(time.perf_counter() - t)
+        m = statistics.median(batch)
+        print(f"in process, folder batch ({len(jobs)} songs, {total:.0f} s): {m:.2f} s = {total / m:.0f}x real time")
 
         if args.compare_blocks:
             print("in process, by block length and threads (array -> arrays, file -> files):")

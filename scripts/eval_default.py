@@ -10,8 +10,9 @@
 - museval on the MUSDB18 previews that ``--config`` holds out, if it holds any out (configs/holdout.yaml
   holds out 14).
 
-A model trained on everything (configs/default.yaml, the shipped recipe) has seen all of these but the
-MUSDB18-HQ track: its other figures are training-set figures.
+The shipped model (configs/default.yaml) has trained on the previews; a model trained on everything
+(configs/all.yaml) has seen all of these songs but the MUSDB18-HQ track.  Such figures are training-set
+figures.
 
 Each model is scored with the separation defaults (one mask from the mid channel, patches overlapping by a
 quarter).  ``--snapshots DIR`` scores the step-*.vsep files a run kept (train.snapshot_every) and its
