@@ -18,8 +18,8 @@ How a song is separated (any rate, any channel count, any length):
    seams.
 
 Threads: the network works on block i + 1 while block i goes through steps 3-4, and a file's next block is
-decoded and its last piece encoded in an I/O thread.  On 2 cores this makes a song ~1.3x faster
-(scripts/bench_separate.py).
+decoded and its last piece encoded in an I/O thread.  The audio is the same as with one thread; the
+time it saves is measured in docs/choices.md ("Speed").
 """
 
 from __future__ import annotations
