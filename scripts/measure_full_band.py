@@ -41,7 +41,7 @@ def main() -> None:
     acc = sum(audio.read(args.track / f"{s}.wav")[0] for s in ("drums", "bass", "other"))
     mix = v + acc
     sp = load_config(args.config).spectral
-    n_fft, hop = full_band_stft_params(sr, sp)
+    n_fft, hop = full_band_stft_params(sr)
     nyq = sp.sample_rate / 2
     top = (sp.n_fft // 2 - 1) * sp.sample_rate / sp.n_fft
     rules = {"top-octave mean": nyq / 2, "top half-octave mean": nyq / 2 ** 0.5,

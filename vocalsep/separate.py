@@ -49,7 +49,7 @@ STEMS = ("vocals", "accompaniment")
 FULL_BAND_WINDOW_S = 0.1
 
 
-def full_band_stft_params(sample_rate: int, model_spectral=None) -> tuple[int, int]:
+def full_band_stft_params(sample_rate: int) -> tuple[int, int]:
     """(n_fft, hop) of the full-resolution STFT at ``sample_rate``: about ``FULL_BAND_WINDOW_S`` rounded
     to a power of two (4096 at 44.1 and 48 kHz, 2048 at 16 kHz), hop a quarter window."""
     n_fft = 2 ** max(6, round(math.log2(FULL_BAND_WINDOW_S * sample_rate)))
@@ -143,7 +143,7 @@ class Separator:
     def _block_vocals(self, x: np.ndarray, masks: np.ndarray, sr: int) -> np.ndarray:
         """Vocals for one block: its full-resolution STFT x the masks, inverted.  Returns x's shape."""
         sp = self.spectral
-        n_fft, hop = full_band_stft_params(sr, sp)
+        n_fft, hop = full_band_stft_params(sr)
         vocals = np.empty_like(x)
         full = {}  # mask index -> mask on the full-resolution grid (one for all channels with stereo="mid")
         for c in range(x.shape[1]):
@@ -326,7 +326,6 @@ def _duration(path: Path) -> float:
         return i.frames / i.samplerate if i.samplerate else 0.0
     except Exception:
         return 0.0
-
 
 
 @dataclass

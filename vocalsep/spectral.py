@@ -54,36 +54,35 @@ def istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
     """
     frames = spec.shape[1]
     pad = n_fft // 2
-    # overlap-add in blocks of `hop` samples: frame j's k-th block of hop samples lands on block j + k
-    step = -(-n_fft // hop)
     y = scipy.fft.irfft(spec.T, n=n_fft, axis=-1, workers=FFT_WORKERS).astype(np.float32, copy=False)
     y *= hann(n_fft)
-    if step * hop != n_fft:
-        y = np.pad(y, ((0, 0), (0, step * hop - n_fft)))
-    chunks = y.reshape(frames, step, hop)
-    out = np.zeros((frames + step - 1, hop), dtype=np.float32)
-    for k in range(step):
-        out[k:k + frames] += chunks[:, k]
-    out = out.ravel()[pad:pad + length]
+    out = _overlap_add(y, hop)[pad:pad + length]
     out *= _inverse_window_sum(n_fft, hop, frames)[pad:pad + length]
     if len(out) < length:
         out = np.pad(out, (0, length - len(out)))
     return out
 
 
+def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """Sum of (n, width) frames placed every ``hop`` samples: shape ((n - 1) * hop + width rounded up to
+    whole hops,) float32.  Done in blocks of ``hop`` samples: frame j's k-th block lands on block j + k."""
+    n, width = frames.shape
+    step = -(-width // hop)
+    if step * hop != width:
+        frames = np.pad(frames, ((0, 0), (0, step * hop - width)))
+    chunks = frames.reshape(n, step, hop)
+    out = np.zeros((n + step - 1, hop), dtype=np.float32)
+    for k in range(step):
+        out[k:k + n] += chunks[:, k]
+    return out.ravel()
+
+
 @functools.lru_cache(maxsize=8)
 def _inverse_window_sum(n_fft: int, hop: int, frames: int) -> np.ndarray:
-    """1 / (sum of the squared windows overlapping each sample) of a ``frames``-frame overlap-add, shape
-    ((frames - 1) * hop + n_fft rounded up to whole hops,), 1 where that sum is ~0 (read-only, cached:
-    consecutive blocks of a song share it)."""
-    step = -(-n_fft // hop)
-    win_sq = np.zeros(step * hop, dtype=np.float32)
-    win_sq[:n_fft] = hann(n_fft) ** 2
-    win_sq = win_sq.reshape(step, hop)
-    norm = np.zeros((frames + step - 1, hop), dtype=np.float32)
-    for k in range(step):
-        norm[k:k + frames] += win_sq[k]
-    norm = norm.ravel()
+    """1 / (sum of the squared windows overlapping each sample) of a ``frames``-frame overlap-add (the
+    shape of :func:`_overlap_add`'s), 1 where that sum is ~0 (read-only, cached: consecutive blocks of a
+    song share it)."""
+    norm = _overlap_add(np.broadcast_to(hann(n_fft) ** 2, (frames, n_fft)), hop)
     inv = np.ones_like(norm)
     good = norm > 1e-8
     inv[good] = 1.0 / norm[good]

@@ -316,6 +316,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
 
+    def save_model(path: Path, val: float | None) -> None:
+        ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(path)
+
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, model, optimizer,
                         {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
@@ -346,7 +349,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                     sdr = last_sdr = validate_sdr()
                     if val is not None and (best_val is None or val < best_val):
                         best_val = val
-                        ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(out_dir / "best.vsep")
+                        save_model(out_dir / "best.vsep", val)
                 if val is not None or step % max(1, t.log_every) == 0 or step == t.steps:
                     logger.row(step, float(np.mean(losses)) if losses else None, learning_rate(cfg, step - 1),
                                val, elapsed0 + time.time() - t0, sdr)
@@ -354,8 +357,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 if t.checkpoint_every > 0 and step % t.checkpoint_every == 0:
                     checkpoint()
                 if t.snapshot_every > 0 and step % t.snapshot_every == 0:
-                    ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(
-                        out_dir / f"step-{step:06d}.vsep")
+                    save_model(out_dir / f"step-{step:06d}.vsep", last_val)
                 bar.update(1)
                 bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}",
                                 sdr="-" if last_sdr is None else f"{last_sdr:.2f}", refresh=False)
@@ -372,12 +374,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             last_sdr = validate_sdr()
             if last_val is not None and (best_val is None or last_val < best_val):
                 best_val = last_val
-                ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(out_dir / "best.vsep")
+                save_model(out_dir / "best.vsep", last_val)
             logger.row(step, None, learning_rate(cfg, max(0, step - 1)), last_val, elapsed0 + time.time() - t0,
                        last_sdr)
         checkpoint()
         final = out_dir / "model.vsep"
-        ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(last_val)).save(final)
+        save_model(final, last_val)
     finally:
         logger.close()
     if interrupted:
