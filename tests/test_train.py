@@ -236,3 +236,24 @@ def test_init_starts_from_a_model_file(tmp_path, stems):
     other.model.frames = 32
     with pytest.raises(VocalsepError, match="differ"):
         train(other, tmp_path / "c", progress=False)
+
+
+def test_config_extends_another(tmp_path):
+    (tmp_path / "base.yaml").write_text("data:\n  gain_db: 3.0\n  validation: [a, b]\ntrain:\n  steps: 100\n  seed: 4\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "child.yaml").write_text("extends: ../base.yaml\ndata:\n  validation: [c]\ntrain:\n  steps: 7\n")
+    cfg = load_config(tmp_path / "sub" / "child.yaml", {"train": {"seed": None, "batch_size": 2}})
+    assert cfg.train.steps == 7 and cfg.train.seed == 4 and cfg.train.batch_size == 2   # child, base, override
+    assert cfg.data.validation == ["c"] and cfg.data.gain_db == 3.0                       # lists replaced whole
+
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(VocalsepError, match="loops back"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(VocalsepError, match="missing.yaml: config file does not exist"):
+        load_config(tmp_path / "orphan.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("configs/**/*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    load_config(path)

@@ -158,21 +158,47 @@ def _build(kind, values: dict[str, Any], where: str):
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply ``{section: {key: value}}``."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        import yaml
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``{section: {key: value}}``.
 
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise VocalsepError(f"{path}: config file does not exist") from None
-        except yaml.YAMLError as e:
-            raise VocalsepError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise VocalsepError(f"{path}: expected a mapping of sections at the top level")
-    for section, values in (overrides or {}).items():
-        data.setdefault(section, {})
-        data[section].update({k: v for k, v in values.items() if v is not None})
+    A config may start from another: a top-level ``extends: other.yaml`` (a path relative to the file that
+    names it) reads that file first, and this file's keys then replace its keys one by one, section by
+    section (a list such as ``data.validation`` is replaced whole)."""
+    data = _read_yaml(Path(path)) if path is not None else {}
+    _merge(data, overrides or {})
     return Config.from_dict(data, source=str(path) if path else "config")
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The sections of the YAML file at ``path``, with its ``extends`` chain resolved."""
+    import yaml
+
+    if path.resolve() in seen:
+        raise VocalsepError(f"{path}: 'extends' loops back to this file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise VocalsepError(f"{path}: config file does not exist") from None
+    except yaml.YAMLError as e:
+        raise VocalsepError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise VocalsepError(f"{path}: expected a mapping of sections at the top level")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise VocalsepError(f"{path}: 'extends' must name one config file")
+    base = _read_yaml(path.parent / parent, seen + (path.resolve(),))
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise VocalsepError(f"{path}: {section} must be a mapping, got {type(values).__name__}")
+        base.setdefault(section, {}).update(values)
+    return base
+
+
+def _merge(data: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
+    """Set ``data[section][key] = value`` for each change whose value is not None (in place)."""
+    for section, values in changes.items():
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise VocalsepError(f"config: {section} must be a mapping, got {type(target).__name__}")
+        target.update({k: v for k, v in (values or {}).items() if v is not None})

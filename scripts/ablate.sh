@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Ablations of the training recipe (docs/choices.md, "Augmentation and learning rate"), run from the repo root:
+#
+#   scripts/ablate.sh [NAME ...]     default: short noaug moreaug lr3e-4 (configs/ablations/NAME.yaml)
+#
+# Trains each config into runs/ablations/NAME, two at a time (each config asks for one thread, so a pair
+# shares the 2 cores: ~30 min a pair for 3000 steps), then scores the final weights of every run on the
+# held-out songs with scripts/eval_default.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(short noaug moreaug lr3e-4)
+mkdir -p runs/ablations
+for ((i = 0; i < ${#names[@]}; i += 2)); do
+    for name in "${names[@]:i:2}"; do
+        vocalsep train --config "configs/ablations/$name.yaml" --out "runs/ablations/$name" \
+            > "runs/ablations/$name.log" 2>&1 &
+    done
+    wait
+done
+models=()
+for name in "${names[@]}"; do models+=(--model "runs/ablations/$name/model.vsep"); done
+python scripts/eval_default.py "${models[@]}" --no-references
