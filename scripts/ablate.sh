@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ablations of the training recipe (docs/choices.md, "Augmentation and learning rate"), run from the repo root:
 #
-#   scripts/ablate.sh [NAME ...]     default: short noaug moreaug lr3e-4 (configs/ablations/NAME.yaml)
+#   scripts/ablate.sh [NAME ...]     configs/ablations/NAME.yaml; default: short noaug moreaug lr3e-4
+#                                    short-seed1 noaug-seed1 (~100 min in all)
 #
 # Trains each config into runs/ablations/NAME, two at a time (each config asks for one thread, so a pair
 # shares the 2 cores: ~30 min a pair for 3000 steps), then scores the final weights of every run on the
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(short noaug moreaug lr3e-4)
+[ ${#names[@]} -gt 0 ] || names=(short noaug moreaug lr3e-4 short-seed1 noaug-seed1)
 mkdir -p runs/ablations
 for ((i = 0; i < ${#names[@]}; i += 2)); do
     for name in "${names[@]:i:2}"; do
