@@ -246,11 +246,14 @@ def test_config_extends_another(tmp_path):
     assert cfg.train.steps == 7 and cfg.train.seed == 4 and cfg.train.batch_size == 2   # child, base, override
     assert cfg.data.validation == ["c"] and cfg.data.gain_db == 3.0                       # lists replaced whole
 
+    (tmp_path / "empty.yaml").write_text("extends: base.yaml\nmodel:\n")   # an empty section changes nothing
+    assert load_config(tmp_path / "empty.yaml").train.steps == 100
+
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
     with pytest.raises(VocalsepError, match="loops back"):
         load_config(tmp_path / "loop.yaml")
     (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\n")
-    with pytest.raises(VocalsepError, match="missing.yaml: config file does not exist"):
+    with pytest.raises(VocalsepError, match="missing.yaml: config file does not exist \\(named by .extends. in .*orphan.yaml\\)"):
         load_config(tmp_path / "orphan.yaml")
 
 

@@ -164,7 +164,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     names it) reads that file first, and this file's keys then replace its keys one by one, section by
     section (a list such as ``data.validation`` is replaced whole)."""
     data = _read_yaml(Path(path)) if path is not None else {}
-    _merge(data, overrides or {})
+    _merge(data, overrides or {}, "config", skip_none=True)
     return Config.from_dict(data, source=str(path) if path else "config")
 
 
@@ -177,7 +177,8 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
-        raise VocalsepError(f"{path}: config file does not exist") from None
+        named_by = f" (named by 'extends' in {seen[-1]})" if seen else ""
+        raise VocalsepError(f"{path}: config file does not exist{named_by}") from None
     except yaml.YAMLError as e:
         raise VocalsepError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -188,17 +189,16 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(parent, str):
         raise VocalsepError(f"{path}: 'extends' must name one config file")
     base = _read_yaml(path.parent / parent, seen + (path.resolve(),))
-    for section, values in data.items():
-        if not isinstance(values, dict):
-            raise VocalsepError(f"{path}: {section} must be a mapping, got {type(values).__name__}")
-        base.setdefault(section, {}).update(values)
+    _merge(base, data, str(path))
     return base
 
 
-def _merge(data: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
-    """Set ``data[section][key] = value`` for each change whose value is not None (in place)."""
+def _merge(data: dict[str, Any], changes: dict[str, Any], where: str, skip_none: bool = False) -> None:
+    """Set ``data[section][key] = value`` for each of ``changes`` (``{section: {key: value}}``), in place;
+    ``skip_none``: leave the keys whose new value is None alone (command-line options not given)."""
     for section, values in changes.items():
-        target = data.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise VocalsepError(f"config: {section} must be a mapping, got {type(target).__name__}")
-        target.update({k: v for k, v in (values or {}).items() if v is not None})
+        target = data.get(section) or {}
+        if not isinstance(target, dict) or not isinstance(values or {}, dict):
+            raise VocalsepError(f"{where}: {section} must be a mapping")
+        target.update({k: v for k, v in (values or {}).items() if not (skip_none and v is None)})
+        data[section] = target
