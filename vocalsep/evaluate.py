@@ -236,15 +236,6 @@ class MixtureEstimator:
         return {"method": self.name}
 
 
-def stft_params(rate: int) -> tuple[int, int]:
-    """(n_fft, hop) of the full-band STFT that separation applies its masks to at ``rate`` Hz: whatever
-    :func:`vocalsep.separate.full_band_stft_params` says (at present a window of about 0.1 s rounded to a
-    power of two, hop a quarter of it: 4096 / 1024 at 44.1 kHz, 2048 / 512 at 16 kHz)."""
-    from .separate import full_band_stft_params
-
-    return full_band_stft_params(rate)
-
-
 def ideal_ratio_mask(track: TrackAudio, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     """Apply M = |V| / (|V| + |A|) (1 - M for the accompaniment) to the mixture STFT, mixture phase, channel by
     channel, with the shared :func:`vocalsep.spectral.stft` / :func:`~vocalsep.spectral.istft`.  Bins where
@@ -269,7 +260,8 @@ class OracleIRM:
     """The oracle ideal ratio mask on the full-band STFT that separation applies its masks to.
 
     The STFT runs at the data's own rate (no resampling), with the window and hop that separation uses
-    there (:func:`stft_params`), so the IRM is an upper bound for magnitude-mask methods on that STFT.
+    there (:func:`vocalsep.separate.full_band_stft_params`: 4096 / 1024 at 44.1 kHz, 2048 / 512 at 16 kHz),
+    so the IRM is an upper bound for magnitude-mask methods on that STFT.
     ``spectral`` (the model's SpectralConfig) is recorded beside it; :meth:`describe` records the
     (n_fft, hop) actually used at each rate.
     """
@@ -282,7 +274,9 @@ class OracleIRM:
         self.used: dict[int, tuple[int, int]] = {}
 
     def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
-        n_fft, hop = self.used.setdefault(track.rate, stft_params(track.rate))
+        from .separate import full_band_stft_params
+
+        n_fft, hop = self.used.setdefault(track.rate, full_band_stft_params(track.rate))
         return ideal_ratio_mask(track, n_fft, hop)
 
     def describe(self) -> dict:
