@@ -3,7 +3,7 @@
 # from the repo root:
 #
 #   scripts/ablate.sh [NAME ...]     configs/ablations/NAME.yaml; default: every file there, in the pairs
-#                                    of the table in docs/choices.md (~3.5 h in all on 2 cores)
+#                                    they ran in (~3.5 h in all on 2 cores)
 #
 # Trains each config into runs/ablations/NAME, two at a time (each config asks for one thread, so a pair
 # shares the 2 cores: ~32-37 min a pair), then scores the final weights of every run on the held-out songs
