@@ -1,11 +1,14 @@
 """vocalsep.train and ``vocalsep train``: a tiny U-Net trained a few steps on synthetic stems written to
 tmp_path; the loss falls on one fixed batch; resume continues at the same step (and matches an uninterrupted
-run); Ctrl-C saves a checkpoint and the model; no songs is an error; a few steps on the MUSDB18 preview."""
+run); Ctrl-C or SIGTERM saves a checkpoint and the model; no songs is an error; a few steps on the MUSDB18
+preview."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -158,22 +161,38 @@ def test_resume_continues_where_it_stopped(tmp_path, stems):
     assert a.info["val_loss"] == pytest.approx(b.info["val_loss"], rel=1e-4)
 
 
-def test_ctrl_c_saves_checkpoint_and_model(tmp_path, stems, monkeypatch):
+class _SigtermReachedTest(Exception):
+    pass
+
+
+def _sigterm_guard(signum, frame):
+    raise _SigtermReachedTest  # train() did not handle SIGTERM itself
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_stopped_run_saves_checkpoint_and_model(tmp_path, stems, monkeypatch, stop):
     from vocalsep.train import train
 
     calls = {"n": 0}
     real_next = datamod.BatchStream.__next__
 
-    def next_then_interrupt(self):
+    def next_then_stop(self):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            if stop == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` or a batch scheduler would
         return real_next(self)
 
-    monkeypatch.setattr(datamod.BatchStream, "__next__", next_then_interrupt)
+    monkeypatch.setattr(datamod.BatchStream, "__next__", next_then_stop)
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_cfg([stems], steps=100), out, progress=False)
+    previous = signal.signal(signal.SIGTERM, _sigterm_guard)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_cfg([stems], steps=100), out, progress=False)
+        assert signal.getsignal(signal.SIGTERM) is _sigterm_guard  # put back after the run
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     with np.load(out / "checkpoint.npz") as z:
         assert json.loads(str(z["meta"]))["step"] == 2
     assert ModelFile.load(out / "model.vsep").info["steps"] == 2

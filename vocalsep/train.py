@@ -4,12 +4,12 @@
 
     config.yaml       the resolved configuration
     checkpoint.npz    model variables (weights, batch-norm statistics, dropout RNG state), Adam's state and
-                      the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C and at
-                      the end; ``resume=True`` continues from it at the same step
+                      the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C or
+                      SIGTERM and at the end; ``resume=True`` continues from it at the same step
     log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training), val_sdr
     tb/               TensorBoard scalars (loss, lr, val_loss, val_sdr)
     best.vsep         the model with the lowest validation loss so far
-    model.vsep        the final model (also written on Ctrl-C)
+    model.vsep        the final model (also written on Ctrl-C or SIGTERM)
     step-NNNNNN.vsep  the model every ``train.snapshot_every`` steps, when that is > 0
 
 Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
@@ -27,11 +27,14 @@ resumed run sees the batches that an uninterrupted one would have seen.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -202,6 +205,25 @@ def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg) -> f
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """While active, SIGTERM (``kill PID``, a batch scheduler's stop) raises KeyboardInterrupt like Ctrl-C does,
+    so a run stopped that way saves its checkpoint too.  Needed because a background job started by a shell
+    ignores SIGINT.  Python delivers signals to the main thread only; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _check_resume_config(cfg: Config, out_dir: Path) -> None:
     saved = out_dir / "config.yaml"
     if not saved.exists():
@@ -334,7 +356,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     losses: list[float] = []
     ema = None
     try:
-        try:
+        with _sigterm_as_ctrl_c():
             while step < t.steps:
                 mix, voc, _ = next(stream)
                 loss = float(train_step(mix, voc))
@@ -361,10 +383,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 bar.update(1)
                 bar.set_postfix(loss=f"{ema:.4f}", val="-" if last_val is None else f"{last_val:.4f}",
                                 sdr="-" if last_sdr is None else f"{last_sdr:.2f}", refresh=False)
-        except KeyboardInterrupt:
-            interrupted = True
-            bar.close()
-            log.warning("interrupted at step %d: saving a checkpoint and the model", step)
+    except KeyboardInterrupt:
+        interrupted = True
+        bar.close()
+        log.warning("interrupted at step %d: saving a checkpoint and the model", step)
     finally:
         stream.close()
         bar.close()
