@@ -75,6 +75,14 @@ class DataConfig:
         channel at random per example; off: always the mid.
     remix_probability: probability that an example's vocals come from another song than its accompaniment.
     silent_vocals_probability: probability of an example with no vocals at all (teaches the network silence).
+    pitch_shift, formant_shift: largest shift (semitones, either way) of the vocals' pitch (formants kept) and
+        of their formants (pitch kept); 0 turns it off.  See :mod:`vocalsep.augment`.
+    speed_shift: largest shift (semitones, either way) of the vocals played faster or slower (pitch, formants
+        and tempo together); 0 turns it off.
+    vocal_eq_db: largest gain (dB, either way) of the random EQ of the vocals; 0 turns it off.
+    vocal_reverb: probability of reverb on the vocals.
+    effect_probability: probability that each of pitch_shift, formant_shift, speed_shift and vocal_eq_db acts on
+        an example.
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
     cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
@@ -90,6 +98,12 @@ class DataConfig:
     channel_swap: bool = True
     remix_probability: float = 0.25
     silent_vocals_probability: float = 0.0
+    pitch_shift: float = 0.0
+    formant_shift: float = 0.0
+    speed_shift: float = 0.0
+    vocal_eq_db: float = 0.0
+    vocal_reverb: float = 0.0
+    effect_probability: float = 0.5
     workers: int = 1
     validation_patches: int = 64
     cache_dir: str = ""

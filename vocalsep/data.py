@@ -42,6 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio, spectral
+from .augment import VoiceEffects
 from .atomic import atomic_path
 from .config import DataConfig, ModelConfig, SpectralConfig
 from .errors import VocalsepError
@@ -363,18 +364,21 @@ class PatchSampler:
         self.data = data
         #: samples at the model rate whose centred STFT has exactly ``frames`` frames
         self.patch_len = (model.frames - 1) * spec.hop_length
+        self.effects = VoiceEffects(data, spec.sample_rate)
 
     # -- reading
 
     def _span(self, sr: int) -> tuple[int, int]:
         """(samples to read at rate sr, margin each side) for one patch: the margin keeps the resampler's
-        edge effects out of the patch."""
-        margin = int(math.ceil(0.02 * sr))
-        need = int(math.ceil(self.patch_len * sr / self.spec.sample_rate))
+        edge effects (and the voice effects' own, a quarter of a second when they are on) out of the patch."""
+        margin = int(math.ceil((0.25 if self.effects.enabled else 0.02) * sr))
+        need = int(math.ceil(self.patch_len * sr / self.spec.sample_rate * self.effects.max_speed))
         return need + 2 * margin, margin
 
-    def _source(self, song: Song, paths: Sequence[str], start: int, channel: int) -> np.ndarray:
-        """Sum of ``paths`` from ``start`` (file samples), one channel or the mid, at the model rate."""
+    def _source(self, song: Song, paths: Sequence[str], start: int, channel: int,
+                effects_rng: np.random.Generator | None = None) -> np.ndarray:
+        """Sum of ``paths`` from ``start`` (file samples), one channel or the mid, at the model rate, (patch_len,);
+        with ``effects_rng``, the voice effects (:mod:`vocalsep.augment`) act on it, margins included."""
         n, margin = self._span(song.sample_rate)
         total = None
         for p in paths:
@@ -386,8 +390,13 @@ class PatchSampler:
             else:
                 m = x[:, min(channel, x.shape[1] - 1)]
             total = m if total is None else total + m
-        y = audio.resample(total, song.sample_rate, self.spec.sample_rate)
-        off = int(round(margin * self.spec.sample_rate / song.sample_rate))
+        # played r times faster (speed_shift): resampled to rate / r, so the model rate hears it r times higher
+        r = self.effects.speed(effects_rng) if effects_rng is not None else 1.0
+        rate = self.spec.sample_rate if r == 1.0 else int(round(self.spec.sample_rate / r))
+        y = audio.resample(total, song.sample_rate, rate)
+        if effects_rng is not None:
+            y = self.effects(y, effects_rng)
+        off = int(round(margin * rate / song.sample_rate))
         y = y[off:off + self.patch_len]
         if len(y) < self.patch_len:
             y = np.pad(y, (0, self.patch_len - len(y)))
@@ -408,7 +417,7 @@ class PatchSampler:
         d = self.data
         for _ in range(8):  # draw again when the excerpt is (nearly) silent
             song, start, ch = self._pick(rng)
-            vocals = self._source(song, song.vocals, start, ch)
+            vocals = self._source(song, song.vocals, start, ch, rng if self.effects.enabled else None)
             if d.remix_probability > 0 and len(self.songs) > 1 and rng.random() < d.remix_probability:
                 song2, start2, ch2 = self._pick(rng)
                 acc = self._source(song2, song2.accompaniment, start2, ch2)

@@ -1,0 +1,87 @@
+"""vocalsep.augment: the voice effects move what they say they move (checked on tones with a plain FFT), keep
+the length, and are drawn from the example's generator; the sampler fills whole patches with them on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vocalsep import augment, data
+from vocalsep.config import DataConfig
+
+from .test_data import MODEL, PATCH, SPEC, tone, write_song
+
+pytest.importorskip("pedalboard")
+
+SR = 16000
+
+
+def peak_hz(x: np.ndarray, sr: int) -> float:
+    """Frequency (Hz) of the largest FFT bin of the Hann-windowed middle half of ``x``."""
+    n = len(x) // 2
+    seg = x[n // 2: n // 2 + n] * np.hanning(n)
+    return float(np.argmax(np.abs(np.fft.rfft(seg, 8 * n))) * sr / (8 * n))
+
+
+def harmonic(f0: float, seconds: float = 2.0, sr: int = SR, formant: float = 1500.0) -> np.ndarray:
+    """A voice-like tone: harmonics of ``f0`` under one resonance at ``formant`` Hz."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.exp(-((k * f0 - formant) / 400.0) ** 2) * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 40))
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def centroid_hz(x: np.ndarray, sr: int) -> float:
+    mag = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return float((mag * f).sum() / mag.sum())
+
+
+def test_pitch_shift_moves_the_tone_and_keeps_the_length():
+    x = tone(2, SR, 440)[:, 0]
+    y = augment.shift(x, SR, pitch=3.0, formant=0.0)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert peak_hz(y, SR) == pytest.approx(440 * 2 ** (3 / 12), rel=0.01)
+    assert peak_hz(augment.shift(x, SR, pitch=-4.0, formant=0.0), SR) == pytest.approx(440 * 2 ** (-4 / 12), rel=0.01)
+    # the formants stay: the spectral envelope of a voice-like tone hardly moves under a 4-semitone shift
+    v = harmonic(200.0)
+    assert centroid_hz(augment.shift(v, SR, pitch=4.0, formant=0.0), SR) / centroid_hz(v, SR) == pytest.approx(1, abs=0.05)
+
+
+def test_formant_shift_moves_the_resonance_not_the_pitch():
+    x = harmonic(200.0)
+    y = augment.shift(x, SR, pitch=0.0, formant=4.0)
+    assert y.shape == x.shape
+    # the fundamental's harmonics stay on multiples of 200 Hz: the strongest one is still one of them
+    assert peak_hz(y, SR) / 200.0 == pytest.approx(round(peak_hz(y, SR) / 200.0), abs=0.03)
+    # and the spectral envelope moves up (a resonance 4 semitones higher: x1.26)
+    assert centroid_hz(y, SR) / centroid_hz(x, SR) == pytest.approx(2 ** (4 / 12), rel=0.12)
+    down = augment.shift(x, SR, pitch=0.0, formant=-4.0)
+    assert centroid_hz(down, SR) < 0.9 * centroid_hz(x, SR)
+
+
+def test_effects_are_drawn_from_the_generator_and_off_by_default():
+    x = harmonic(220.0)
+    fx = augment.VoiceEffects(DataConfig(pitch_shift=3, formant_shift=3, vocal_eq_db=6, vocal_reverb=1.0,
+                                         effect_probability=1.0), SR)
+    a, b = fx(x, np.random.default_rng(5)), fx(x, np.random.default_rng(5))
+    assert np.array_equal(a, b) and a.shape == x.shape
+    assert not np.allclose(a, fx(x, np.random.default_rng(6)), atol=1e-3)
+    off = augment.VoiceEffects(DataConfig(), SR)
+    assert not off.enabled and off(x, np.random.default_rng(0)) is x and off.max_speed == 1.0
+
+
+def test_speed_shift_fills_whole_patches_at_other_pitches(tmp_path):
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)
+    songs = data.discover(root)
+    cfg = DataConfig(gain_db=0, remix_probability=0, speed_shift=4, effect_probability=1.0)
+    sampler = data.PatchSampler(songs, SPEC, MODEL, cfg)
+    peaks = []
+    for i in range(12):
+        v, a = sampler.waveforms(np.random.default_rng(i))
+        assert v.shape == (PATCH,)
+        assert np.abs(v[-50:]).max() > 0.1  # the longer read fills the patch: no zero padding at its end
+        assert peak_hz(a, SPEC.sample_rate) == pytest.approx(250, rel=0.02)  # the accompaniment is untouched
+        peaks.append(peak_hz(v, SPEC.sample_rate))
+    ratios = np.log2(np.array(peaks) / 1000) * 12
+    assert np.all(np.abs(ratios) <= 4.1) and ratios.max() - ratios.min() > 2
