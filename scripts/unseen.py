@@ -4,6 +4,7 @@
     python scripts/unseen.py RECIPE.yaml --name NAME [--seed 0] [--steps 3000]   # train both folds, score
     python scripts/unseen.py --score NAME [NAME ...]                              # score (and compare) runs
     python scripts/unseen.py --model FILE.vsep ...                                # score a model as it is
+    python scripts/unseen.py --score NAME --variant wiener --variant power-0.8    # post-processing candidates
 
 MIR-1K's training clips hold two singers, so a recipe is trained twice, leaving one singer out each time
 (two folds), and each fold's model is scored on voices it never heard:
@@ -90,12 +91,15 @@ def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None) ->
         print(f"{fold}: trained in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 
-def score_model(model: Path | None, fold: str, jobs: int, estimator=None) -> dict:
+def score_model(model: Path | None, fold: str, jobs: int, variant: str = "base") -> dict:
     """Every figure of one model, scored as the ``fold`` it was trained in (which MIR-1K songs count as
-    unseen and as heard)."""
+    unseen and as heard); ``variant``: a post-processing candidate of scripts/variants.py."""
     from vocalsep import evaluate as ev
 
-    est = estimator or ev.SeparatorEstimator(_separator(model), model)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import variants
+
+    est = ev.SeparatorEstimator(variants.make(variant, model), model)
     mir1k = ev.load_tracks(DATA / "mir1k" / "train", "stems")
     unseen, heard = FOLDS[fold]
     out = {}
@@ -111,12 +115,6 @@ def score_model(model: Path | None, fold: str, jobs: int, estimator=None) -> dic
         agg = ev.evaluate_museval(tracks, est, jobs=jobs)["aggregate"]
         out[key] = {t: {"SDR": agg[t]["SDR"], "SIR": agg[t]["SIR"]} for t in ("vocals", "accompaniment")}
     return out
-
-
-def _separator(model: Path | None):
-    from vocalsep.separate import Separator
-
-    return Separator(model)
 
 
 COLUMNS = [("unseen", "GNSDR"), ("heard", "GNSDR"), ("previews", "SDR"), ("sisec2011", "SDR"), ("musdb-hq", "SDR")]
@@ -147,6 +145,9 @@ def main() -> None:
     ap.add_argument("--score", nargs="+", default=[], metavar="NAME", help="score these runs (no training)")
     ap.add_argument("--model", type=Path, action="append", default=[],
                     help="score a model file in both folds' roles (e.g. the shipped one: it heard both singers)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="post-processing to score (scripts/variants.py: power-P, shifts-N, wiener); repeatable; "
+                         "default: base, separation as it ships")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
@@ -161,16 +162,20 @@ def main() -> None:
     rows = []
     for name in names:
         path = args.runs / name / "scores.json"
-        scores = json.loads(path.read_text()) if path.exists() else {}
-        for fold in FOLDS:
-            if fold not in scores:
-                t = time.time()
-                scores[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs)
-                print(f"scored {name}/{fold} in {time.time() - t:.0f} s", flush=True)
-                path.write_text(json.dumps(scores, indent=1))
-        rows.append((name, scores))
+        scores = json.loads(path.read_text()) if path.exists() else {}  # variant -> fold -> figures
+        for variant in args.variant or ["base"]:
+            got = scores.setdefault(variant, {})
+            for fold in FOLDS:
+                if fold not in got:
+                    t = time.time()
+                    got[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs, variant)
+                    print(f"scored {name}/{fold} ({variant}) in {time.time() - t:.0f} s", flush=True)
+                    path.write_text(json.dumps(scores, indent=1))
+            rows.append((name if variant == "base" else f"{name}, {variant}", got))
     for model in args.model:
-        rows.append((str(model), {f: score_model(model, f, args.jobs) for f in FOLDS}))
+        for variant in args.variant or ["base"]:
+            rows.append((f"{model}" + ("" if variant == "base" else f", {variant}"),
+                         {f: score_model(model, f, args.jobs, variant) for f in FOLDS}))
     if not rows:
         ap.error("nothing to do: give a recipe, --score NAME or --model FILE")
     print()
