@@ -217,6 +217,11 @@ class AtomicWriter:
     def write(self, x: np.ndarray) -> None:
         self._f.write(np.clip(x, -1.0, 1.0))
 
+    def finish(self) -> Path:
+        """Close the temporary file, complete, and return its path (the caller renames it into place)."""
+        self._f.close()
+        return self.tmp
+
     def commit(self) -> None:
         self._f.close()
         publish(self.tmp, self.path)

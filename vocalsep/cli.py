@@ -63,12 +63,15 @@ def main() -> None:
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | None, overwrite: bool,
              backend: str) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
+    from .interrupt import sigterm_as_ctrl_c
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
     sep = Separator(model, backend=backend)
-    # one song: its error, if any, is the whole report; a batch ends with a summary of all failures
-    failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
+    # one song: its error, if any, is the whole report; a batch ends with a summary of all failures.
+    # SIGTERM (kill PID) stops it like Ctrl-C: its temporary files are removed, the exit code is 130
+    with sigterm_as_ctrl_c():
+        failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
     if failures:
         if len(jobs) == 1:
             _fail(failures[0].message)

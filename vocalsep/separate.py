@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import audio, spectral
+from . import audio, outputs, spectral
 from .errors import VocalsepError
 from .model import ModelFile, default_model_path, make_runner
 
@@ -226,54 +225,50 @@ class Separator:
                       overwrite: bool = False, progress: Callable[[float], None] | None = None) -> dict[str, Path]:
         """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
 
-        Streams the file block by block; both outputs are written to temporary names and renamed only
-        when the whole song is done, so a failure leaves no partial file.  Existing outputs raise
-        VocalsepError unless ``overwrite``.  ``progress`` is called with the seconds of audio done after
-        each piece.  Returns {stem: path}.
+        Streams the file block by block.  ``out_dir`` is claimed for the run (a second run that wants it
+        meanwhile gets a VocalsepError); both outputs are written to temporary names and committed together
+        only when the whole song is done (see :mod:`vocalsep.outputs`), so a failure leaves no partial file
+        and, with ``overwrite``, the old outputs as they were.  Existing outputs raise
+        :class:`~vocalsep.outputs.OutputsExist` (a VocalsepError) unless ``overwrite``.  ``progress`` is called
+        with the seconds of audio done after each piece.  Returns {stem: path}.
         """
         path, out_dir = Path(path), Path(out_dir)
-        targets = {s: out_dir / f"{s}.{fmt}" for s in STEMS}
-        existing = [p for p in targets.values() if p.exists()]
-        if existing and not overwrite:
-            raise VocalsepError(f"{existing[0]}: already exists (use --overwrite to replace it)")
+        names = {s: f"{s}.{fmt}" for s in STEMS}
+        if fmt not in audio.OUTPUT_FORMATS:
+            raise VocalsepError(f"unknown output format {fmt!r}; choose one of {sorted(audio.OUTPUT_FORMATS)}")
+        outputs.check(out_dir, list(names.values()), overwrite)  # before any decoding
         sr, channels, blocks = self._open_blocks(path)
-        created = not out_dir.exists()
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise VocalsepError(f"{out_dir}: cannot create output folder ({e.strerror})") from None
-        writers = {}
-        try:
+        with outputs.claim(out_dir, list(names.values()), overwrite) as claim:
+            writers = {}
             try:
-                for s, p in targets.items():
-                    writers[s] = audio.AtomicWriter(p, sr, channels, fmt)
-            except OSError as e:
-                raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-            # one I/O thread decodes the next block and encodes the last piece while this one computes
-            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
-            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
-                written = None
-                for mix, voc in self._stream(_read_ahead(blocks, io), sr):
-                    if not np.isfinite(mix).all():
-                        raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                try:
+                    for s, n in names.items():
+                        writers[s] = audio.AtomicWriter(out_dir / n, sr, channels, fmt)
+                except OSError as e:
+                    raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
+                # one I/O thread decodes the next block and encodes the last piece while this one computes
+                # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
+                with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
+                    written = None
+                    for mix, voc in self._stream(_read_ahead(blocks, io), sr):
+                        if not np.isfinite(mix).all():
+                            raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                        if written is not None:
+                            written.result()  # at most one piece waits to be written
+                        written = io.submit(_write_piece, writers, mix, voc)
+                        if progress is not None:
+                            progress(len(mix) / sr)
                     if written is not None:
-                        written.result()  # at most one piece waits to be written
-                    written = io.submit(_write_piece, writers, mix, voc)
-                    if progress is not None:
-                        progress(len(mix) / sr)
-                if written is not None:
-                    written.result()
-            for w in writers.values():
-                w.commit()
-        except BaseException as e:
-            for w in writers.values():
-                w.discard()
-            if created:
-                shutil.rmtree(out_dir, ignore_errors=True)
-            if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
-                raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
-            raise
-        return targets
+                        written.result()
+                claim.commit({names[s]: w.finish() for s, w in writers.items()},
+                             {"input": str(path), "model": str(self.model_path)})
+            except BaseException as e:
+                for w in writers.values():
+                    w.discard()
+                if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
+                    raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
+                raise
+        return {s: out_dir / n for s, n in names.items()}
 
     def _open_blocks(self, path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
         """Sample rate, channels and an iterator of overlapping blocks of a file."""
@@ -405,7 +400,7 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
             outcomes.append(Outcome(job, "failed", job.error))
         elif job.name in seen:
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
-        elif not overwrite and any((out_root / job.name / f"{s}.{fmt}").exists() for s in STEMS):
+        elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":
             outcomes.append(Outcome(job, "skipped"))
             say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
         else:
@@ -414,6 +409,9 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
                 sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
                                   progress=lambda sec, end=end: advance(sec, end))
                 outcomes.append(Outcome(job, "done"))
+            except outputs.OutputsExist:  # another run finished this song meanwhile
+                outcomes.append(Outcome(job, "skipped"))
+                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
             except VocalsepError as e:
                 outcomes.append(Outcome(job, "failed", str(e)))
             except (OSError, MemoryError) as e:

@@ -27,14 +27,11 @@ resumed run sees the batches that an uninterrupted one would have seen.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -44,6 +41,7 @@ from . import atomic
 from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
+from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
 
 log = logging.getLogger("vocalsep.train")
 
@@ -205,25 +203,6 @@ def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg) -> f
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
 
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """While active, SIGTERM (``kill PID``, a batch scheduler's stop) raises KeyboardInterrupt like Ctrl-C does,
-    so a run stopped that way saves its checkpoint too.  Needed because a background job started by a shell
-    ignores SIGINT.  Python delivers signals to the main thread only; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _check_resume_config(cfg: Config, out_dir: Path) -> None:
     saved = out_dir / "config.yaml"
     if not saved.exists():
@@ -258,6 +237,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     val_audio = datamod.validation_audio(val_songs, cfg.spectral, t.validation_songs_sdr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
     _write_config(cfg, out_dir / "config.yaml")
 
     import keras
