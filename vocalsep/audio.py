@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -75,12 +76,20 @@ def _soundfile_error(path: Path, e: Exception) -> VocalsepError:
 
 
 def check_file(path: Path) -> None:
-    """VocalsepError unless ``path`` is a non-empty file."""
-    if not path.exists():
-        raise VocalsepError(f"{path}: no such file")
-    if path.is_dir():
+    """VocalsepError unless ``path`` is a non-empty regular file (a FIFO or device is refused before it is
+    opened: opening a FIFO with no writer would wait for ever)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VocalsepError(f"{path}: no such file") from None
+    except OSError as e:
+        raise VocalsepError(f"{path}: cannot read it ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise VocalsepError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise VocalsepError(f"{path}: not a regular file (a pipe, device or socket); vocalsep reads audio files only, "
+                            "so save the audio to a file first")
+    if st.st_size == 0:
         raise VocalsepError(f"{path}: file is empty (0 bytes)")
 
 
@@ -252,9 +261,12 @@ def _have_ffmpeg() -> bool:
 
 def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
     """Decode any container ffmpeg knows to float32 at its own rate and channel count."""
+    # "file:" + an absolute path: ffmpeg reads the file itself, whatever its name (a name such as
+    # "concat:x.m4a" would otherwise select one of ffmpeg's protocols)
+    local = "file:" + os.path.abspath(path)
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
-         "-of", "csv=p=0", str(path)],
+         "-of", "csv=p=0", local],
         capture_output=True, text=True,
     )
     try:
@@ -262,7 +274,7 @@ def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
     except ValueError:
         raise VocalsepError(f"{path}: not a readable audio file (unknown or corrupt format)") from None
     proc = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", local, "-f", "f32le", "-acodec", "pcm_f32le", "-"],
         capture_output=True,
     )
     if proc.returncode != 0:

@@ -36,8 +36,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import audio, outputs, spectral
+from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .model import ModelFile, default_model_path, make_runner
+from .model import ModelFile, default_model_path, litert_available, make_runner
 
 STEMS = ("vocals", "accompaniment")
 
@@ -76,15 +77,22 @@ class Separator:
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True):
+        check_number("block_seconds", block_seconds, 0, math.inf, low_open=True)
+        check_number("overlap_seconds", overlap_seconds, 0, math.inf)
+        if high_band_from_hz is not None:
+            check_number("high_band_from_hz", high_band_from_hz, 0, math.inf, low_open=True)
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
         path = Path(model_path) if model_path is not None else default_model_path()
-        mf = ModelFile.load(path, weights=backend == "keras")
+        # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback) the weights
+        mf = ModelFile.load(path, weights=backend == "keras" or (backend == "auto" and not litert_available()))
         if mf.tflite is None and not mf.weights:  # no LiteRT model inside: Keras needs the weights
             mf = ModelFile.load(path)
         self.model_path = path
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
-        self.runner = make_runner(mf, backend, batch=batch)
+        self.runner = make_runner(mf, backend, batch=int(batch))
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds
         self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
@@ -121,6 +129,9 @@ class Separator:
                 p = mp[:, s:s + P]
                 patches[c * len(starts) + j, :, :, 0] = p / (p.max() + 1e-8)
         out = self.runner(patches)[..., 0]
+        if not np.isfinite(out).all():
+            raise VocalsepError(f"{self.model_path}: the network's output is NaN or infinite: the model file is "
+                                "damaged or its training diverged")
         w = spectral.patch_weight(P)
         masks = np.zeros((len(mags), F, padded_T), dtype=np.float32)
         norm = np.zeros(padded_T, dtype=np.float32)
@@ -208,12 +219,17 @@ class Separator:
         x: (samples, channels) or (samples,) float, any rate.  Returns (vocals, accompaniment), each
         float32 of x's shape; vocals + accompaniment == x (up to float32 rounding).
         """
-        x = np.asarray(x, dtype=np.float32)
+        sample_rate = check_rate(sample_rate)
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise VocalsepError(f"x must be an array of audio samples ({str(e).splitlines()[0]})") from None
         mono = x.ndim == 1
         if mono:
             x = x[:, None]
-        if x.ndim != 2 or len(x) == 0:
-            raise VocalsepError(f"expected audio of shape (samples, channels), got {x.shape}")
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise VocalsepError(f"x: expected audio of shape (samples, channels) with samples and channels > 0, "
+                                f"got {x.shape}")
         if not np.isfinite(x).all():
             raise VocalsepError("audio contains NaN or infinite samples")
         pieces = self._stream(audio.array_blocks(x, *self._block_sizes(sample_rate)), sample_rate)
@@ -316,6 +332,8 @@ def _duration(path: Path) -> float:
     import soundfile as sf
 
     try:
+        if not path.is_file():  # a FIFO would block here (audio.check_file refuses it with a message)
+            return 0.0
         with audio.quiet_stderr():
             i = sf.info(str(path))
         return i.frames / i.samplerate if i.samplerate else 0.0
@@ -343,17 +361,30 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
                            and not f.name.startswith("."))
             if files:
-                jobs += [Job(f, f.relative_to(p).with_suffix("")) for f in files]
+                jobs += [Job(f, output_name(f.relative_to(p))) for f in files]
             else:
                 jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
                                                  f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})"))
         elif p.exists():
-            jobs.append(Job(p, Path(p.stem)))
+            jobs.append(Job(p, output_name(Path(p.name))))
         else:
-            jobs.append(Job(p, Path(p.stem), f"{p}: no such file or folder"))
+            jobs.append(Job(p, output_name(Path(p.name)), f"{p}: no such file or folder"))
     if all(j.error for j in jobs):
         raise VocalsepError(jobs[0].error if jobs else "no input given")
     return jobs
+
+
+def output_name(rel: Path) -> Path:
+    """The output folder (relative to the output root) of an input at ``rel``: its path without the
+    extension, or its whole name where the name without extension would be ``.`` or ``..`` (an input named
+    ``..wav`` or ``...wav``), so that an output never lands in or above the output root."""
+    stem = Path(rel.name).stem
+    return rel.with_name(stem if stem not in ("", ".", "..") else rel.name)
+
+
+def _stays_inside(name: Path) -> bool:
+    """Whether an output folder name (relative) is a folder strictly below the output root."""
+    return bool(name.parts) and not name.is_absolute() and all(p not in (".", "..") for p in name.parts)
 
 
 @dataclass
@@ -398,6 +429,8 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
         if job.error:
             outcomes.append(Outcome(job, "failed", job.error))
+        elif not _stays_inside(job.name):
+            outcomes.append(Outcome(job, "failed", f"its output folder {str(job.name)!r} would not be inside {out_root}"))
         elif job.name in seen:
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
         elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":

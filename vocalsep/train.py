@@ -243,7 +243,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     import keras
     import tensorflow as tf
 
-    from .model import ModelFile, build_unet
+    from .model import ModelFile, build_unet, nonfinite
 
     try:  # the LiteRT converter's deprecation notices would break the progress bar
         import absl.logging
@@ -318,10 +318,18 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
 
+    def check_finite() -> None:
+        bad = nonfinite(model.get_weights())
+        if bad:
+            raise VocalsepError(f"training diverged by step {step}: {bad} of {len(model.get_weights())} weight arrays "
+                                "are NaN or infinite (lower --lr); no model or checkpoint was written from them")
+
     def save_model(path: Path, val: float | None) -> None:
+        check_finite()
         ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(path)
 
     def checkpoint() -> None:
+        check_finite()
         save_checkpoint(ckpt_path, model, optimizer,
                         {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
                          "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
@@ -347,6 +355,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 ema = loss if ema is None else 0.98 * ema + 0.02 * loss
                 val = sdr = None
                 if (t.steps_per_epoch > 0 and step % t.steps_per_epoch == 0) or step == t.steps:
+                    check_finite()
                     val = last_val = validate()
                     sdr = last_sdr = validate_sdr()
                     if val is not None and (best_val is None or val < best_val):
