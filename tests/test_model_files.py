@@ -216,3 +216,19 @@ def test_model_paths_that_are_not_regular_files(tmp_path):
     for p in (tmp_path, "/dev/null"):
         with pytest.raises(VocalsepError, match="not a regular file"):
             ModelFile.load(p)
+
+
+def test_a_truncated_checkpoint_on_resume_is_one_line(tmp_path):
+    from vocalsep.train import CHECKPOINT, train
+
+    from .test_train import tiny_cfg
+
+    for i in range(2):
+        song(tmp_path / "stems", f"s{i}", i)
+    (tmp_path / "run").mkdir()
+    good = io.BytesIO()
+    np.savez(good, model_0=np.zeros(1000, np.float32), meta=np.array("{}"))
+    (tmp_path / "run" / CHECKPOINT).write_bytes(good.getvalue()[:2000])  # cut short, as by a full disk
+    with pytest.raises(VocalsepError, match="unreadable checkpoint") as e:
+        train(tiny_cfg([tmp_path / "stems"]), tmp_path / "run", resume=True, progress=False)
+    assert str(tmp_path / "run" / CHECKPOINT) in str(e.value)

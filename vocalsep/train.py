@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,7 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
                 v.assign(a)
             for i, v in enumerate(ov):
                 v.assign(z[f"opt_{i}"])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise VocalsepError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else e!r})") from None
     return meta
 
