@@ -102,3 +102,12 @@ def test_separate_refuses_arrays_without_samples_or_channels(tiny_model):
 def test_separator_refuses_bad_arguments(tiny_model, kwargs, name):
     with pytest.raises(VocalsepError, match=f"^{name}"):
         Separator(tiny_model, **kwargs)
+
+
+def test_evaluate_checks_its_output_before_scoring(tmp_path):
+    """``evaluate -o DIR`` used to fail after all the scoring, losing it."""
+    from .test_train import song
+
+    song(tmp_path / "stems", "a", 0)
+    r = run("evaluate", "--data", tmp_path / "stems", "--method", "mixture", "--quiet", "-o", tmp_path)
+    assert r.exit_code == 1 and "is a folder" in r.output and "median" not in r.output

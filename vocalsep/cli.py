@@ -195,6 +195,9 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
         raise click.UsageError("--estimates and --method are alternatives; give one of them")
     if out is not None and not out.parent.is_dir():
         raise VocalsepError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and (out.is_dir() or not os.access(out.parent, os.W_OK)):  # before the scoring, not after
+        raise VocalsepError(f"{out}: is a folder; --out takes a JSON file name" if out.is_dir()
+                            else f"{out}: the folder {out.parent} is not writable")
     prefixes = list(songs) + (ev.read_list_file(songs_file) if songs_file is not None else [])
     tracks = ev.load_tracks(data, dataset, subset)
     if split is not None:
