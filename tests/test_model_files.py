@@ -219,16 +219,29 @@ def test_model_paths_that_are_not_regular_files(tmp_path):
 
 
 def test_a_truncated_checkpoint_on_resume_is_one_line(tmp_path):
+    """Also: the resumed run removes the temporary files that a killed run left beside its checkpoint,
+    and only those."""
+    import os
+    import subprocess
+
     from vocalsep.train import CHECKPOINT, train
 
     from .test_train import tiny_cfg
 
     for i in range(2):
         song(tmp_path / "stems", f"s{i}", i)
-    (tmp_path / "run").mkdir()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
     good = io.BytesIO()
     np.savez(good, model_0=np.zeros(1000, np.float32), meta=np.array("{}"))
-    (tmp_path / "run" / CHECKPOINT).write_bytes(good.getvalue()[:2000])  # cut short, as by a full disk
+    (run_dir / CHECKPOINT).write_bytes(good.getvalue()[:2000])  # cut short, as by a full disk
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = run_dir / f".{CHECKPOINT}.{dead.pid}.x1y2z3.part"     # left by a kill -9 while saving
+    live = run_dir / f".model.vsep.{os.getppid()}.x1y2z3.part"    # a live process's
+    stale.write_bytes(b"x" * 1000)
+    live.write_bytes(b"x")
     with pytest.raises(VocalsepError, match="unreadable checkpoint") as e:
-        train(tiny_cfg([tmp_path / "stems"]), tmp_path / "run", resume=True, progress=False)
-    assert str(tmp_path / "run" / CHECKPOINT) in str(e.value)
+        train(tiny_cfg([tmp_path / "stems"]), run_dir, resume=True, progress=False)
+    assert str(run_dir / CHECKPOINT) in str(e.value)
+    assert not stale.exists() and live.exists()
