@@ -229,3 +229,29 @@ def test_clear_stale_removes_only_dead_writers_parts(tmp_path):
         (tmp_path / n).write_bytes(b"x")
     atomic.clear_stale(tmp_path)
     assert {n: (tmp_path / n).exists() for n in names} == names
+
+
+WRITE_LIMIT = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))  # writes fail beyond it, as on a full disk
+from vocalsep.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_full_output_disk_blames_the_output_and_the_batch_goes_on(tiny_model, write_audio, tmp_path):
+    """A write that fails (here a file size limit, as a full disk does) names the output, not the input as
+    'could not be decoded'; the batch goes on to the next song and nothing partial is left."""
+    for name in ("a.wav", "b.wav"):
+        write_audio(f"music/{name}", 5.0)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", WRITE_LIMIT, "separate", str(tmp_path / "music"), "-o", str(out),
+                        "--model", str(tiny_model)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    lines = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith(str(tmp_path / "music"))]
+    assert len(lines) == 2, r.stdout  # both songs were tried
+    for line, song in zip(lines, "ab"):
+        assert f"{out / song}/vocals.wav: could not be written" in line and "decoded" not in line
+    assert not list(out.rglob("*.wav")) and not parts(out)

@@ -224,12 +224,30 @@ class AtomicWriter:
             raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
 
     def write(self, x: np.ndarray) -> None:
-        self._f.write(np.clip(x, -1.0, 1.0))
+        try:
+            self._f.write(np.clip(x, -1.0, 1.0))
+        except (RuntimeError, OSError) as e:  # a full disk reads "System error." in libsndfile
+            raise self._write_error(e) from None
 
     def finish(self) -> Path:
         """Close the temporary file, complete, and return its path (the caller renames it into place)."""
-        self._f.close()
+        try:
+            self._f.close()
+        except (RuntimeError, OSError) as e:
+            raise self._write_error(e) from None
         return self.tmp
+
+    def _write_error(self, e: Exception) -> VocalsepError:
+        """The output's error, not the input's: the output's disk is full, or what the library said."""
+        try:
+            st = os.statvfs(self.tmp.parent)
+            if st.f_bavail * st.f_frsize < 1 << 20:
+                return VocalsepError(f"{self.path}: could not be written: its disk is full")
+        except OSError:
+            pass
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return VocalsepError(f"{self.path}: could not be written ({why.rstrip('.')}); is its disk full, or a quota "
+                             "or file size limit reached?")
 
     def commit(self) -> None:
         self._f.close()
