@@ -111,3 +111,21 @@ def test_evaluate_checks_its_output_before_scoring(tmp_path):
     song(tmp_path / "stems", "a", 0)
     r = run("evaluate", "--data", tmp_path / "stems", "--method", "mixture", "--quiet", "-o", tmp_path)
     assert r.exit_code == 1 and "is a folder" in r.output and "median" not in r.output
+
+
+def test_an_infinite_sample_is_named_before_any_work(tiny_model, tmp_path, rng):
+    """An Inf in the input: the input is blamed (not the model, whose output would be NaN), and no numpy
+    RuntimeWarning leaks out of the computation."""
+    import warnings
+
+    x = make_audio(rng, 1.0, 22050, 2)
+    x[5000, 1] = np.inf
+    src = tmp_path / "inf.wav"
+    sf.write(src, x, 22050, subtype="FLOAT")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(VocalsepError, match="contains NaN or infinite samples") as e:
+            Separator(tiny_model).separate_file(src, tmp_path / "out")
+    assert str(src) in str(e.value) and str(tiny_model) not in str(e.value)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not (tmp_path / "out").exists()

@@ -115,6 +115,8 @@ class Separator:
         """
         sp, mc = self.spectral, self.model_config
         F, P = mc.freq_bins, mc.frames
+        if not np.isfinite(x_model).all():  # (else the network's NaN output below would blame the model)
+            raise VocalsepError("audio contains NaN or infinite samples")
         if self.stereo == "mid" and x_model.shape[1] > 1:
             return self.model_masks(_mid(x_model))
         mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
@@ -266,9 +268,7 @@ class Separator:
                 # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
                 with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
                     written = None
-                    for mix, voc in self._stream(_read_ahead(blocks, io), sr):
-                        if not np.isfinite(mix).all():
-                            raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                    for mix, voc in self._stream(_read_ahead(_finite(blocks, path), io), sr):
                         if written is not None:
                             written.result()  # at most one piece waits to be written
                         written = io.submit(_write_piece, writers, mix, voc)
@@ -302,6 +302,14 @@ class Separator:
         if len(first) == 0:
             raise VocalsepError(f"{path}: contains no audio samples")
         return sr, ch, audio.blocks(path, *self._block_sizes(sr))
+
+
+def _finite(blocks: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
+    """The blocks of a file, each checked for NaN and infinite samples before any work is done on it."""
+    for x in blocks:
+        if not np.isfinite(x).all():
+            raise VocalsepError(f"{path}: contains NaN or infinite samples")
+        yield x
 
 
 def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
