@@ -91,8 +91,8 @@ def nan_model(tmp_path_factory):
     buf = io.BytesIO()
     np.savez(buf, *[np.asarray(w, np.float16) for w in mf.weights])
     cfg = {"format": 1, "spectral": vars(sp), "model": {**vars(mc), "channels": list(mc.channels)}, "info": {}}
-    return write_zip(tmp_path_factory.mktemp("nan") / "nan.vsep",
-                     {"config.json": json.dumps(cfg).encode(), "weights.npz": buf.getvalue(), "model.tflite": mf.tflite})
+    parts = {"config.json": json.dumps(cfg).encode(), "weights.npz": buf.getvalue(), "model.tflite": mf.tflite}
+    return write_zip(tmp_path_factory.mktemp("nan") / "nan.vsep", parts)
 
 
 def test_load_rejects_weights_that_are_not_finite(nan_model):

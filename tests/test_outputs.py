@@ -175,8 +175,9 @@ def test_a_run_that_finds_the_song_done_at_commit_time_does_not_replace_it(tiny_
 
     sep_a._open_blocks = slow_open
     result = {}
+    lines = result.setdefault("lines", [])
     t = threading.Thread(target=lambda: result.setdefault(
-        "a", run_batch(sep_a, collect_inputs([a_src]), out, progress=False, echo=result.setdefault("lines", []).append)))
+        "a", run_batch(sep_a, collect_inputs([a_src]), out, progress=False, echo=lines.append)))
     t.start()
     try:
         assert decoding.wait(30)

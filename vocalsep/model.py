@@ -272,7 +272,8 @@ class KerasRunner:
         import tensorflow as tf
 
         if not mf.weights:  # never run a network without its trained weights
-            raise VocalsepError(f"{mf.path or 'model'}: the Keras backend needs the model's weights, which were not loaded")
+            raise VocalsepError(f"{mf.path or 'model'}: the Keras backend needs the model's weights, "
+                                "which were not loaded")
         self.model = mf.keras_model()
         self.batch = batch
         self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
@@ -308,7 +309,8 @@ class LiteRunner:
             with quiet_stderr():
                 self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise VocalsepError(f"{name}: damaged LiteRT model ({str(e).splitlines()[0][:200] if str(e) else e!r})") from None
+            why = str(e).splitlines()[0][:200] if str(e) else repr(e)
+            raise VocalsepError(f"{name}: damaged LiteRT model ({why})") from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         n = len(x)

@@ -230,8 +230,9 @@ class Claim:
                     pass
             if isinstance(e, OSError):
                 kept = "the old outputs are kept" if replacing else "nothing was written"
-                raise VocalsepError(f"{folder}: could not write the outputs ({e.strerror or e}); "
-                                    f"{kept if restored else 'they are incomplete and will be written again'}") from None
+                if not restored:
+                    kept = "they are incomplete and will be written again"
+                raise VocalsepError(f"{folder}: could not write the outputs ({e.strerror or e}); {kept}") from None
             raise
         finally:
             for b in backups.values():

@@ -438,7 +438,8 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         if job.error:
             outcomes.append(Outcome(job, "failed", job.error))
         elif not _stays_inside(job.name):
-            outcomes.append(Outcome(job, "failed", f"its output folder {str(job.name)!r} would not be inside {out_root}"))
+            outcomes.append(Outcome(job, "failed",
+                                    f"its output folder {str(job.name)!r} would not be inside {out_root}"))
         elif job.name in seen:
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
         elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":
