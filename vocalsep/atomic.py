@@ -66,12 +66,30 @@ def clear_stale(folder: str | Path) -> list[Path]:
     return removed
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``os.umask`` sets it for every
+    thread: another thread creating a file or folder meanwhile would get mode 0666/0777)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)  # elsewhere: briefly the strictest usual value, never a looser one
+    os.umask(umask)
+    return umask
+
+
+def normal_mode(tmp: str | Path) -> None:
+    """Give ``tmp`` (made private by mkstemp) the permissions of a normally created file: 0666 less the umask."""
+    os.chmod(tmp, 0o666 & ~_umask())
+
+
 def publish(tmp: str | Path, path: str | Path) -> None:
     """Give ``tmp`` the permissions of a normally created file (0666 less the umask) and rename it to
     ``path`` (atomic on one file system)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    normal_mode(tmp)
     os.replace(tmp, path)
 
 

@@ -245,9 +245,7 @@ def _rename(tmp: Path, target: Path, replace: bool) -> None:
     if replace:
         atomic.publish(tmp, target)
         return
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    atomic.normal_mode(tmp)
     try:
         os.link(tmp, target)
     except FileExistsError:
