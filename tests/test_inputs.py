@@ -129,3 +129,21 @@ def test_an_infinite_sample_is_named_before_any_work(tiny_model, tmp_path, rng):
     assert str(src) in str(e.value) and str(tiny_model) not in str(e.value)
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_mp3_prints_nothing_of_the_decoders(tiny_model, tmp_path, rng, capfd):
+    """libmpg123's notes on damaged frames ("Note: Trying to resync...") used to reach the terminal between
+    the progress bar and vocalsep's own line."""
+    src = tmp_path / "damaged.mp3"
+    sf.write(src, make_audio(rng, 3.0, 44100, 2), 44100)
+    data = bytearray(src.read_bytes())
+    for i in range(2000, len(data), 997):
+        data[i] ^= 0x5A
+    src.write_bytes(bytes(data))
+    capfd.readouterr()
+    try:
+        Separator(tiny_model).separate_file(src, tmp_path / "out")
+    except VocalsepError:
+        pass
+    err = capfd.readouterr().err
+    assert "resync" not in err.lower() and "libmpg123" not in err and "error:" not in err, err

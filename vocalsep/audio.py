@@ -103,7 +103,7 @@ def info(path: str | Path) -> AudioInfo:
         frames = int(i.frames)
         if i.format == "MPEG" or frames <= 0:
             # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
-            with open_file(path) as f:
+            with open_file(path) as f, quiet_stderr():
                 frames = sum(len(b) for b in f.blocks(blocksize=1 << 18, dtype="float32"))
         if frames <= 0:
             raise VocalsepError(f"{path}: contains no audio samples")
@@ -167,7 +167,8 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
-                new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
+                with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
+                    new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]

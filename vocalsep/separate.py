@@ -294,7 +294,8 @@ class Separator:
         try:
             with audio.open_file(path) as f:
                 sr, ch = f.samplerate, f.channels
-                first = f.read(1024, dtype="float32")
+                with audio.quiet_stderr():
+                    first = f.read(1024, dtype="float32")
         except (sf.LibsndfileError, RuntimeError):
             # not something libsndfile reads: decode whole with ffmpeg if available, else explain
             x, sr = audio.read(path)
