@@ -185,6 +185,13 @@ def test_members_are_bounded_before_they_are_read(tiny_model, tmp_path, monkeypa
     assert read == ["config.json"]  # the oversized members were never read
 
 
+def test_a_config_nested_too_deep_is_refused(tiny_model, tmp_path):
+    parts = members(tiny_model)
+    path = write_zip(tmp_path / "deep.vsep", {**parts, "config.json": b"[" * 200_000 + b"]" * 200_000})
+    with pytest.raises(VocalsepError, match="not a vocalsep model file"):
+        ModelFile.load(path)
+
+
 def test_weights_of_another_shape_are_refused_at_load(tiny_model, tmp_path):
     parts = members(tiny_model)
     buf = io.BytesIO()

@@ -146,7 +146,8 @@ class ModelFile:
                                             "infinite values")
                 tfl = (read_member(z, path, "model.tflite", 8 * n_params + (4 << 20))
                        if "model.tflite" in z.namelist() else None)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, NotImplementedError) as e:
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
+                RecursionError) as e:  # RecursionError: JSON nested thousands deep
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise VocalsepError(f"{path}: not a vocalsep model file ({msg})") from None
         info = cfg.get("info", {})
