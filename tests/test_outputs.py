@@ -256,3 +256,11 @@ def test_a_full_output_disk_blames_the_output_and_the_batch_goes_on(tiny_model, 
     for line, song in zip(lines, "ab"):
         assert f"{out / song}/vocals.wav: could not be written" in line and "decoded" not in line
     assert not list(out.rglob("*.wav")) and not parts(out)
+
+
+@pytest.mark.parametrize("content", [b"[" * 200_000, b"\xff\xfe garbage", b'"a string"'])
+def test_a_damaged_manifest_is_ignored_not_a_traceback(tmp_path, content):
+    (tmp_path / "song").mkdir()
+    (tmp_path / "song" / outputs.MANIFEST).write_bytes(content)
+    (tmp_path / "song" / "vocals.wav").write_bytes(b"x")
+    assert outputs.state(tmp_path / "song", STEM_FILES) == "partial"

@@ -51,7 +51,7 @@ def read_manifest(folder: Path) -> dict | None:
     try:
         with open(folder / MANIFEST, "rb") as f:
             m = json.loads(f.read(_MANIFEST_LIMIT))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return m if isinstance(m, dict) else None
 
