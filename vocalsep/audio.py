@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -75,12 +76,20 @@ def _soundfile_error(path: Path, e: Exception) -> VocalsepError:
 
 
 def check_file(path: Path) -> None:
-    """VocalsepError unless ``path`` is a non-empty file."""
-    if not path.exists():
-        raise VocalsepError(f"{path}: no such file")
-    if path.is_dir():
+    """VocalsepError unless ``path`` is a non-empty regular file (a FIFO or device is refused before it is
+    opened: opening a FIFO with no writer would wait for ever)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VocalsepError(f"{path}: no such file") from None
+    except OSError as e:
+        raise VocalsepError(f"{path}: cannot read it ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise VocalsepError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise VocalsepError(f"{path}: not a regular file (a pipe, device or socket); vocalsep reads audio files only, "
+                            "so save the audio to a file first")
+    if st.st_size == 0:
         raise VocalsepError(f"{path}: file is empty (0 bytes)")
 
 
@@ -94,7 +103,7 @@ def info(path: str | Path) -> AudioInfo:
         frames = int(i.frames)
         if i.format == "MPEG" or frames <= 0:
             # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
-            with open_file(path) as f:
+            with open_file(path) as f, quiet_stderr():
                 frames = sum(len(b) for b in f.blocks(blocksize=1 << 18, dtype="float32"))
         if frames <= 0:
             raise VocalsepError(f"{path}: contains no audio samples")
@@ -158,7 +167,8 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
-                new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
+                with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
+                    new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
@@ -215,7 +225,30 @@ class AtomicWriter:
             raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
 
     def write(self, x: np.ndarray) -> None:
-        self._f.write(np.clip(x, -1.0, 1.0))
+        try:
+            self._f.write(np.clip(x, -1.0, 1.0))
+        except (RuntimeError, OSError) as e:  # a full disk reads "System error." in libsndfile
+            raise self._write_error(e) from None
+
+    def finish(self) -> Path:
+        """Close the temporary file, complete, and return its path (the caller renames it into place)."""
+        try:
+            self._f.close()
+        except (RuntimeError, OSError) as e:
+            raise self._write_error(e) from None
+        return self.tmp
+
+    def _write_error(self, e: Exception) -> VocalsepError:
+        """The output's error, not the input's: the output's disk is full, or what the library said."""
+        try:
+            st = os.statvfs(self.tmp.parent)
+            if st.f_bavail * st.f_frsize < 1 << 20:
+                return VocalsepError(f"{self.path}: could not be written: its disk is full")
+        except OSError:
+            pass
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return VocalsepError(f"{self.path}: could not be written ({why.rstrip('.')}); is its disk full, or a quota "
+                             "or file size limit reached?")
 
     def commit(self) -> None:
         self._f.close()
@@ -247,9 +280,12 @@ def _have_ffmpeg() -> bool:
 
 def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
     """Decode any container ffmpeg knows to float32 at its own rate and channel count."""
+    # "file:" + an absolute path: ffmpeg reads the file itself, whatever its name (a name such as
+    # "concat:x.m4a" would otherwise select one of ffmpeg's protocols)
+    local = "file:" + os.path.abspath(path)
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
-         "-of", "csv=p=0", str(path)],
+         "-of", "csv=p=0", local],
         capture_output=True, text=True,
     )
     try:
@@ -257,7 +293,7 @@ def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
     except ValueError:
         raise VocalsepError(f"{path}: not a readable audio file (unknown or corrupt format)") from None
     proc = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", local, "-f", "f32le", "-acodec", "pcm_f32le", "-"],
         capture_output=True,
     )
     if proc.returncode != 0:

@@ -63,12 +63,15 @@ def main() -> None:
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | None, overwrite: bool,
              backend: str) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
+    from .interrupt import sigterm_as_ctrl_c
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
     sep = Separator(model, backend=backend)
-    # one song: its error, if any, is the whole report; a batch ends with a summary of all failures
-    failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
+    # one song: its error, if any, is the whole report; a batch ends with a summary of all failures.
+    # SIGTERM (kill PID) stops it like Ctrl-C: its temporary files are removed, the exit code is 130
+    with sigterm_as_ctrl_c():
+        failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
     if failures:
         if len(jobs) == 1:
             _fail(failures[0].message)
@@ -192,6 +195,9 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
         raise click.UsageError("--estimates and --method are alternatives; give one of them")
     if out is not None and not out.parent.is_dir():
         raise VocalsepError(f"{out}: the folder {out.parent} does not exist")
+    if out is not None and (out.is_dir() or not os.access(out.parent, os.W_OK)):  # before the scoring, not after
+        raise VocalsepError(f"{out}: is a folder; --out takes a JSON file name" if out.is_dir()
+                            else f"{out}: the folder {out.parent} is not writable")
     prefixes = list(songs) + (ev.read_list_file(songs_file) if songs_file is not None else [])
     tracks = ev.load_tracks(data, dataset, subset)
     if split is not None:

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import stat
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,11 +31,14 @@ import numpy as np
 
 from .atomic import atomic_path
 from .audio import quiet_stderr
+from .checks import model_settings, read_member, weight_shapes
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default.vsep"
+#: bytes of a model file's config.json read at most
+CONFIG_LIMIT = 1 << 20
 
 
 def build_unet(cfg: ModelConfig):
@@ -73,6 +79,7 @@ class ModelFile:
     weights: list[np.ndarray]
     tflite: bytes | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the file it was loaded from, for messages
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temporary file, then rename)."""
@@ -84,8 +91,14 @@ class ModelFile:
             "model": {**asdict(self.model), "channels": list(self.model.channels)},
             "info": self.info,
         }
+        with np.errstate(over="ignore", invalid="ignore"):
+            w16 = [np.asarray(w, dtype=np.float16) for w in self.weights]
+        bad = nonfinite(w16)
+        if bad:
+            raise VocalsepError(f"{path}: not written: {bad} of {len(w16)} weight arrays hold NaN or infinite values "
+                                "(or values beyond float16's range); a model that diverged cannot separate")
         buf = io.BytesIO()
-        np.savez(buf, *[np.asarray(w, dtype=np.float16) for w in self.weights])
+        np.savez(buf, *w16)
         with atomic_path(path) as tmp:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
                 z.writestr("config.json", json.dumps(cfg, indent=2))
@@ -95,22 +108,50 @@ class ModelFile:
 
     @classmethod
     def load(cls, path: str | Path, weights: bool = True) -> "ModelFile":
+        """Read a model file.  Reads regular files only, and no member beyond what a network of the file's
+        settings needs (so a crafted file cannot exhaust memory); the settings' types and ranges are
+        checked, the weights' shapes against the network's and their values for NaN and infinities.
+        ``weights=False`` skips the weights (LiteRT needs only ``model.tflite``).  Any problem: one-line
+        VocalsepError naming the file."""
         path = Path(path)
-        if not path.exists():
-            raise VocalsepError(f"{path}: model file does not exist")
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise VocalsepError(f"{path}: model file does not exist") from None
+        except OSError as e:
+            raise VocalsepError(f"{path}: cannot read the model file ({e.strerror})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise VocalsepError(f"{path}: not a regular file (a folder, pipe or device); expected a .vsep model file")
         try:
             with zipfile.ZipFile(path) as z:
-                cfg = json.loads(z.read("config.json"))
-                if cfg.get("format") != FORMAT_VERSION:
-                    raise VocalsepError(f"{path}: model format {cfg.get('format')} is not supported")
+                cfg = json.loads(read_member(z, path, "config.json", CONFIG_LIMIT))
+                if not isinstance(cfg, dict) or cfg.get("format") != FORMAT_VERSION:
+                    fmt = cfg.get("format") if isinstance(cfg, dict) else None
+                    raise VocalsepError(f"{path}: model format {str(fmt)[:20]} is not supported")
+                spectral, model = model_settings(path, cfg)
+                shapes = weight_shapes(model)
+                n_params = sum(math.prod(s) for s in shapes)
                 w: list[np.ndarray] = []
                 if weights:
-                    with np.load(io.BytesIO(z.read("weights.npz"))) as npz:
+                    data = read_member(z, path, "weights.npz", 2 * n_params + 512 * len(shapes) + (64 << 10))
+                    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                         w = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-                tfl = z.read("model.tflite") if "model.tflite" in z.namelist() else None
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
-            raise VocalsepError(f"{path}: not a vocalsep model file ({e})") from None
-        return cls(SpectralConfig(**cfg["spectral"]), ModelConfig(**cfg["model"]), w, tfl, cfg.get("info", {}))
+                    got = [tuple(a.shape) for a in w]
+                    if got != shapes or any(a.dtype.kind != "f" for a in w):
+                        raise VocalsepError(f"{path}: weights.npz does not fit the network of its config.json "
+                                            f"({len(got)} arrays, expected {len(shapes)} of the network's shapes)")
+                    bad = nonfinite(w)
+                    if bad:
+                        raise VocalsepError(f"{path}: damaged model: {bad} of {len(w)} weight arrays hold NaN or "
+                                            "infinite values")
+                tfl = (read_member(z, path, "model.tflite", 8 * n_params + (4 << 20))
+                       if "model.tflite" in z.namelist() else None)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
+                RecursionError) as e:  # RecursionError: JSON nested thousands deep
+            msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise VocalsepError(f"{path}: not a vocalsep model file ({msg})") from None
+        info = cfg.get("info", {})
+        return cls(spectral, model, w, tfl, info if isinstance(info, dict) else {}, path)
 
     @classmethod
     def from_keras(cls, keras_model, spectral: SpectralConfig, model: ModelConfig, info: dict | None = None,
@@ -126,6 +167,11 @@ class ModelFile:
         if self.weights:
             m.set_weights([w.astype(np.float32) for w in self.weights])
         return m
+
+
+def nonfinite(weights) -> int:
+    """How many of the arrays ``weights`` hold a NaN or an infinity."""
+    return sum(not np.isfinite(w).all() for w in weights)
 
 
 def default_model_path() -> Path:
@@ -226,6 +272,9 @@ class KerasRunner:
     def __init__(self, mf: ModelFile, batch: int = 8):
         import tensorflow as tf
 
+        if not mf.weights:  # never run a network without its trained weights
+            raise VocalsepError(f"{mf.path or 'model'}: the Keras backend needs the model's weights, "
+                                "which were not loaded")
         self.model = mf.keras_model()
         self.batch = batch
         self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
@@ -243,17 +292,26 @@ class LiteRunner:
     def __init__(self, mf: ModelFile, batch: int = 4, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
+        name = mf.path or "model"
         if mf.tflite is None:
-            raise VocalsepError("model file has no LiteRT model")
+            raise VocalsepError(f"{name}: model file has no LiteRT model")
         self.batch = batch
-        with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
-            self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
-        self._inp = self.interp.get_input_details()[0]["index"]
-        self._out = self.interp.get_output_details()[0]["index"]
         self._shape = (batch, mf.model.freq_bins, mf.model.frames, 1)
-        self.interp.resize_tensor_input(self._inp, self._shape)
-        with quiet_stderr():
-            self.interp.allocate_tensors()
+        try:
+            with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+                self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
+            inp, out = self.interp.get_input_details(), self.interp.get_output_details()
+            if (len(inp) != 1 or len(out) != 1 or tuple(inp[0]["shape"][1:]) != self._shape[1:]
+                    or tuple(out[0]["shape"][1:]) != self._shape[1:]):
+                raise VocalsepError(f"{name}: its LiteRT model does not take the patches of its config.json "
+                                    f"({self._shape[1:]})")
+            self._inp, self._out = inp[0]["index"], out[0]["index"]
+            self.interp.resize_tensor_input(self._inp, self._shape)
+            with quiet_stderr():
+                self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            why = str(e).splitlines()[0][:200] if str(e) else repr(e)
+            raise VocalsepError(f"{name}: damaged LiteRT model ({why})") from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
@@ -268,11 +326,23 @@ class LiteRunner:
         return out
 
 
+def litert_available() -> bool:
+    """Whether the LiteRT runtime (ai-edge-litert) can be imported."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4):
-    """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras.
-    ``batch``: patches per LiteRT invocation."""
+    """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras (which
+    needs ``mf`` loaded with its weights: VocalsepError otherwise, never an untrained network).
+    ``batch``: patches per LiteRT invocation (>= 1)."""
     if backend not in ("auto", "litert", "keras"):
         raise VocalsepError(f"unknown backend {backend!r}; choose auto, litert or keras")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
     if backend in ("auto", "litert") and mf.tflite is not None:
         try:
             return LiteRunner(mf, batch=batch)

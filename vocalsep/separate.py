@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,9 +35,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import audio, spectral
+from . import audio, outputs, spectral
+from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .model import ModelFile, default_model_path, make_runner
+from .inputs import Job, collect_inputs, duration, output_name, stays_inside  # noqa: F401  (re-exported)
+from .model import ModelFile, default_model_path, litert_available, make_runner
 
 STEMS = ("vocals", "accompaniment")
 
@@ -77,15 +78,22 @@ class Separator:
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True):
+        check_number("block_seconds", block_seconds, 0, math.inf, low_open=True)
+        check_number("overlap_seconds", overlap_seconds, 0, math.inf)
+        if high_band_from_hz is not None:
+            check_number("high_band_from_hz", high_band_from_hz, 0, math.inf, low_open=True)
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
         path = Path(model_path) if model_path is not None else default_model_path()
-        mf = ModelFile.load(path, weights=backend == "keras")
+        # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback) the weights
+        mf = ModelFile.load(path, weights=backend == "keras" or (backend == "auto" and not litert_available()))
         if mf.tflite is None and not mf.weights:  # no LiteRT model inside: Keras needs the weights
             mf = ModelFile.load(path)
         self.model_path = path
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
-        self.runner = make_runner(mf, backend, batch=batch)
+        self.runner = make_runner(mf, backend, batch=int(batch))
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds
         self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
@@ -108,6 +116,8 @@ class Separator:
         """
         sp, mc = self.spectral, self.model_config
         F, P = mc.freq_bins, mc.frames
+        if not np.isfinite(x_model).all():  # (else the network's NaN output below would blame the model)
+            raise VocalsepError("audio contains NaN or infinite samples")
         if self.stereo == "mid" and x_model.shape[1] > 1:
             return self.model_masks(_mid(x_model))
         mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
@@ -122,6 +132,9 @@ class Separator:
                 p = mp[:, s:s + P]
                 patches[c * len(starts) + j, :, :, 0] = p / (p.max() + 1e-8)
         out = self.runner(patches)[..., 0]
+        if not np.isfinite(out).all():
+            raise VocalsepError(f"{self.model_path}: the network's output is NaN or infinite: the model file is "
+                                "damaged or its training diverged")
         w = spectral.patch_weight(P)
         masks = np.zeros((len(mags), F, padded_T), dtype=np.float32)
         norm = np.zeros(padded_T, dtype=np.float32)
@@ -209,12 +222,17 @@ class Separator:
         x: (samples, channels) or (samples,) float, any rate.  Returns (vocals, accompaniment), each
         float32 of x's shape; vocals + accompaniment == x (up to float32 rounding).
         """
-        x = np.asarray(x, dtype=np.float32)
+        sample_rate = check_rate(sample_rate)
+        try:
+            x = np.asarray(x, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise VocalsepError(f"x must be an array of audio samples ({str(e).splitlines()[0]})") from None
         mono = x.ndim == 1
         if mono:
             x = x[:, None]
-        if x.ndim != 2 or len(x) == 0:
-            raise VocalsepError(f"expected audio of shape (samples, channels), got {x.shape}")
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise VocalsepError(f"x: expected audio of shape (samples, channels) with samples and channels > 0, "
+                                f"got {x.shape}")
         if not np.isfinite(x).all():
             raise VocalsepError("audio contains NaN or infinite samples")
         pieces = self._stream(audio.array_blocks(x, *self._block_sizes(sample_rate)), sample_rate)
@@ -226,54 +244,48 @@ class Separator:
                       overwrite: bool = False, progress: Callable[[float], None] | None = None) -> dict[str, Path]:
         """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
 
-        Streams the file block by block; both outputs are written to temporary names and renamed only
-        when the whole song is done, so a failure leaves no partial file.  Existing outputs raise
-        VocalsepError unless ``overwrite``.  ``progress`` is called with the seconds of audio done after
-        each piece.  Returns {stem: path}.
+        Streams the file block by block.  ``out_dir`` is claimed for the run (a second run that wants it
+        meanwhile gets a VocalsepError); both outputs are written to temporary names and committed together
+        only when the whole song is done (see :mod:`vocalsep.outputs`), so a failure leaves no partial file
+        and, with ``overwrite``, the old outputs as they were.  Existing outputs raise
+        :class:`~vocalsep.outputs.OutputsExist` (a VocalsepError) unless ``overwrite``.  ``progress`` is called
+        with the seconds of audio done after each piece.  Returns {stem: path}.
         """
         path, out_dir = Path(path), Path(out_dir)
-        targets = {s: out_dir / f"{s}.{fmt}" for s in STEMS}
-        existing = [p for p in targets.values() if p.exists()]
-        if existing and not overwrite:
-            raise VocalsepError(f"{existing[0]}: already exists (use --overwrite to replace it)")
+        names = {s: f"{s}.{fmt}" for s in STEMS}
+        if fmt not in audio.OUTPUT_FORMATS:
+            raise VocalsepError(f"unknown output format {fmt!r}; choose one of {sorted(audio.OUTPUT_FORMATS)}")
+        outputs.check(out_dir, list(names.values()), overwrite)  # before any decoding
         sr, channels, blocks = self._open_blocks(path)
-        created = not out_dir.exists()
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise VocalsepError(f"{out_dir}: cannot create output folder ({e.strerror})") from None
-        writers = {}
-        try:
+        with outputs.claim(out_dir, list(names.values()), overwrite) as claim:
+            writers = {}
             try:
-                for s, p in targets.items():
-                    writers[s] = audio.AtomicWriter(p, sr, channels, fmt)
-            except OSError as e:
-                raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-            # one I/O thread decodes the next block and encodes the last piece while this one computes
-            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
-            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
-                written = None
-                for mix, voc in self._stream(_read_ahead(blocks, io), sr):
-                    if not np.isfinite(mix).all():
-                        raise VocalsepError(f"{path}: contains NaN or infinite samples")
+                try:
+                    for s, n in names.items():
+                        writers[s] = audio.AtomicWriter(out_dir / n, sr, channels, fmt)
+                except OSError as e:
+                    raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
+                # one I/O thread decodes the next block and encodes the last piece while this one computes
+                # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
+                with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
+                    written = None
+                    for mix, voc in self._stream(_read_ahead(_finite(blocks, path), io), sr):
+                        if written is not None:
+                            written.result()  # at most one piece waits to be written
+                        written = io.submit(_write_piece, writers, mix, voc)
+                        if progress is not None:
+                            progress(len(mix) / sr)
                     if written is not None:
-                        written.result()  # at most one piece waits to be written
-                    written = io.submit(_write_piece, writers, mix, voc)
-                    if progress is not None:
-                        progress(len(mix) / sr)
-                if written is not None:
-                    written.result()
-            for w in writers.values():
-                w.commit()
-        except BaseException as e:
-            for w in writers.values():
-                w.discard()
-            if created:
-                shutil.rmtree(out_dir, ignore_errors=True)
-            if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
-                raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
-            raise
-        return targets
+                        written.result()
+                claim.commit({names[s]: w.finish() for s, w in writers.items()},
+                             {"input": str(path), "model": str(self.model_path)})
+            except BaseException as e:
+                for w in writers.values():
+                    w.discard()
+                if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
+                    raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
+                raise
+        return {s: out_dir / n for s, n in names.items()}
 
     def _open_blocks(self, path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
         """Sample rate, channels and an iterator of overlapping blocks of a file."""
@@ -283,7 +295,8 @@ class Separator:
         try:
             with audio.open_file(path) as f:
                 sr, ch = f.samplerate, f.channels
-                first = f.read(1024, dtype="float32")
+                with audio.quiet_stderr():
+                    first = f.read(1024, dtype="float32")
         except (sf.LibsndfileError, RuntimeError):
             # not something libsndfile reads: decode whole with ffmpeg if available, else explain
             x, sr = audio.read(path)
@@ -291,6 +304,14 @@ class Separator:
         if len(first) == 0:
             raise VocalsepError(f"{path}: contains no audio samples")
         return sr, ch, audio.blocks(path, *self._block_sizes(sr))
+
+
+def _finite(blocks: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
+    """The blocks of a file, each checked for NaN and infinite samples before any work is done on it."""
+    for x in blocks:
+        if not np.isfinite(x).all():
+            raise VocalsepError(f"{path}: contains NaN or infinite samples")
+        yield x
 
 
 def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
@@ -315,52 +336,7 @@ def _mid(x: np.ndarray) -> np.ndarray:
     return x @ np.full((x.shape[1], 1), 1 / x.shape[1], dtype=np.float32)
 
 
-# -- folder batches ------------------------------------------------------------------------------------
-def _duration(path: Path) -> float:
-    """Seconds of audio in a file from its header (for the progress bar); 0 when it cannot be read."""
-    import soundfile as sf
-
-    try:
-        with audio.quiet_stderr():
-            i = sf.info(str(path))
-        return i.frames / i.samplerate if i.samplerate else 0.0
-    except Exception:
-        return 0.0
-
-
-@dataclass
-class Job:
-    """One input file and the folder its two outputs go to (relative to the output root); ``error`` is set
-    for an input that cannot be separated at all (a missing path, a folder without audio)."""
-
-    path: Path
-    name: Path
-    error: str | None = None
-
-
-def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
-    """Expand files and folders (recursively) into jobs.  A folder's files keep their sub-folders in the
-    output (``out/<sub>/<song>/``).  A missing path or a folder with no audio becomes a failed job, so that
-    the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
-    jobs: list[Job] = []
-    for p in map(Path, inputs):
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
-                           and not f.name.startswith("."))
-            if files:
-                jobs += [Job(f, f.relative_to(p).with_suffix("")) for f in files]
-            else:
-                jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
-                                                 f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})"))
-        elif p.exists():
-            jobs.append(Job(p, Path(p.stem)))
-        else:
-            jobs.append(Job(p, Path(p.stem), f"{p}: no such file or folder"))
-    if all(j.error for j in jobs):
-        raise VocalsepError(jobs[0].error if jobs else "no input given")
-    return jobs
-
-
+# -- folder batches (their inputs: vocalsep/inputs.py) -----------------------------------------------
 @dataclass
 class Outcome:
     job: Job
@@ -388,7 +364,7 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         raise VocalsepError(f"{out_root}: output folder is not writable")
     seen: dict[Path, Path] = {}
     outcomes: list[Outcome] = []
-    durations = [_duration(job.path) for job in jobs]
+    durations = [duration(job.path) for job in jobs]
     ends = list(itertools.accumulate(durations))
     bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]{postfix}")
@@ -403,9 +379,12 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
         bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
         if job.error:
             outcomes.append(Outcome(job, "failed", job.error))
+        elif not stays_inside(job.name):
+            outcomes.append(Outcome(job, "failed",
+                                    f"its output folder {str(job.name)!r} would not be inside {out_root}"))
         elif job.name in seen:
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
-        elif not overwrite and any((out_root / job.name / f"{s}.{fmt}").exists() for s in STEMS):
+        elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":
             outcomes.append(Outcome(job, "skipped"))
             say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
         else:
@@ -414,6 +393,9 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
                 sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
                                   progress=lambda sec, end=end: advance(sec, end))
                 outcomes.append(Outcome(job, "done"))
+            except outputs.OutputsExist:  # another run finished this song meanwhile
+                outcomes.append(Outcome(job, "skipped"))
+                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
             except VocalsepError as e:
                 outcomes.append(Outcome(job, "failed", str(e)))
             except (OSError, MemoryError) as e:

@@ -27,15 +27,13 @@ resumed run sees the batches that an uninterrupted one would have seen.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import logging
 import math
-import signal
-import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +42,7 @@ from . import atomic
 from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
+from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
 
 log = logging.getLogger("vocalsep.train")
 
@@ -93,7 +92,7 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
                 v.assign(a)
             for i, v in enumerate(ov):
                 v.assign(z[f"opt_{i}"])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise VocalsepError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else e!r})") from None
     return meta
 
@@ -205,25 +204,6 @@ def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg) -> f
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
 
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """While active, SIGTERM (``kill PID``, a batch scheduler's stop) raises KeyboardInterrupt like Ctrl-C does,
-    so a run stopped that way saves its checkpoint too.  Needed because a background job started by a shell
-    ignores SIGINT.  Python delivers signals to the main thread only; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _check_resume_config(cfg: Config, out_dir: Path) -> None:
     saved = out_dir / "config.yaml"
     if not saved.exists():
@@ -258,12 +238,13 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     val_audio = datamod.validation_audio(val_songs, cfg.spectral, t.validation_songs_sdr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
     _write_config(cfg, out_dir / "config.yaml")
 
     import keras
     import tensorflow as tf
 
-    from .model import ModelFile, build_unet
+    from .model import ModelFile, build_unet, nonfinite
 
     try:  # the LiteRT converter's deprecation notices would break the progress bar
         import absl.logging
@@ -338,10 +319,18 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
 
+    def check_finite() -> None:
+        bad = nonfinite(model.get_weights())
+        if bad:
+            raise VocalsepError(f"training diverged by step {step}: {bad} of {len(model.get_weights())} weight arrays "
+                                "are NaN or infinite (lower --lr); no model or checkpoint was written from them")
+
     def save_model(path: Path, val: float | None) -> None:
+        check_finite()
         ModelFile.from_keras(model, cfg.spectral, cfg.model, info=info(val)).save(path)
 
     def checkpoint() -> None:
+        check_finite()
         save_checkpoint(ckpt_path, model, optimizer,
                         {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
                          "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
@@ -367,6 +356,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 ema = loss if ema is None else 0.98 * ema + 0.02 * loss
                 val = sdr = None
                 if (t.steps_per_epoch > 0 and step % t.steps_per_epoch == 0) or step == t.steps:
+                    check_finite()
                     val = last_val = validate()
                     sdr = last_sdr = validate_sdr()
                     if val is not None and (best_val is None or val < best_val):

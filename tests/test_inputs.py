@@ -1,0 +1,149 @@
+"""Hostile input names and files, and the library's arguments (issue 17 items 8, 9, 11, 12): outputs stay
+inside -o, ffmpeg reads file names as files, a FIFO is refused without hanging, and bad arguments get a
+VocalsepError naming them."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from vocalsep import Separator, VocalsepError, audio
+from vocalsep.cli import main
+
+from .conftest import make_audio
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("name", ["..wav", "...wav"])
+def test_output_names_never_leave_the_output_folder(tiny_model, tmp_path, rng, name):
+    """``...wav`` has the stem ``..`` and ``..wav`` the stem ``.``: the outputs must go below -o."""
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / name, make_audio(rng, 0.3, 22050, 1), 22050, format="WAV")
+    out = tmp_path / "work" / "out"
+    r = run("separate", tmp_path / "in" / name, "-o", out, "--model", tiny_model)
+    assert r.exit_code == 0, r.output
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("vocals.wav"))
+    assert written == [(out / name / "vocals.wav").relative_to(tmp_path)]
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+def test_ffmpeg_reads_a_file_name_as_a_file(tmp_path, rng, monkeypatch):
+    """A file named ``concat:other.m4a`` is that file (garbage here), not ffmpeg's concat of other.m4a."""
+    import subprocess
+
+    sf.write(tmp_path / "src.wav", make_audio(rng, 0.5, 8000, 1), 8000)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "src.wav"), "-c:a", "aac",
+                    str(tmp_path / "other.m4a")], check=True)
+    (tmp_path / "concat:other.m4a").write_bytes(b"not audio at all " * 20)
+    monkeypatch.chdir(tmp_path)
+    x, _ = audio.read(audio.Path("other.m4a"))  # ffmpeg decodes the real one
+    assert len(x) > 0
+    with pytest.raises(VocalsepError, match="not a readable audio file"):
+        audio.read(audio.Path("concat:other.m4a"))
+
+
+def test_a_fifo_is_refused_at_once(tiny_model, tmp_path):
+    """A FIFO with no writer: one line, exit 1, no hang (the run is stopped by the test if it hangs)."""
+    fifo = tmp_path / "song.wav"
+    os.mkfifo(fifo)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", CliRunner().invoke(
+        main, ["separate", str(fifo), "-o", str(tmp_path / "out"), "--model", str(tiny_model)])), daemon=True)
+    t.start()
+    t.join(60)
+    if t.is_alive():  # unblock the reader so that the test process can end
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        t.join(10)
+        pytest.fail("separate hung on a FIFO")
+    r = result["r"]
+    assert r.exit_code == 1 and "not a regular file" in r.output and str(fifo) in r.output
+    assert r.output.strip().count("\n") == 0
+    with pytest.raises(VocalsepError, match="not a regular file"):
+        audio.check_file(fifo)
+
+
+BAD_RATES = [0, -44100, math.nan, math.inf, "44100", 44100.5, None, True, 10 ** 12]
+
+
+@pytest.mark.parametrize("sr", BAD_RATES, ids=repr)
+def test_separate_refuses_bad_sample_rates(tiny_model, rng, sr):
+    sep = Separator(tiny_model)
+    with pytest.raises(VocalsepError, match="sample_rate") as e:
+        sep.separate(make_audio(rng, 0.2, 8000, 1), sr)
+    assert "\n" not in str(e.value)
+
+
+def test_separate_refuses_arrays_without_samples_or_channels(tiny_model):
+    sep = Separator(tiny_model)
+    for x in (np.zeros((100, 0), np.float32), np.zeros((0, 2), np.float32), np.zeros((2, 3, 4), np.float32),
+              [["a"]]):
+        with pytest.raises(VocalsepError, match="^x"):
+            sep.separate(x, 8000)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"block_seconds": 0}, "block_seconds"), ({"block_seconds": -1}, "block_seconds"),
+    ({"block_seconds": math.nan}, "block_seconds"), ({"block_seconds": math.inf}, "block_seconds"),
+    ({"overlap_seconds": -0.5}, "overlap_seconds"), ({"overlap_seconds": math.nan}, "overlap_seconds"),
+    ({"batch": 0}, "batch"), ({"batch": -2}, "batch"), ({"batch": 1.5}, "batch"),
+    ({"high_band_from_hz": -1.0}, "high_band_from_hz"),
+], ids=lambda v: repr(v) if isinstance(v, dict) else "")
+def test_separator_refuses_bad_arguments(tiny_model, kwargs, name):
+    with pytest.raises(VocalsepError, match=f"^{name}"):
+        Separator(tiny_model, **kwargs)
+
+
+def test_evaluate_checks_its_output_before_scoring(tmp_path):
+    """``evaluate -o DIR`` used to fail after all the scoring, losing it."""
+    from .test_train import song
+
+    song(tmp_path / "stems", "a", 0)
+    r = run("evaluate", "--data", tmp_path / "stems", "--method", "mixture", "--quiet", "-o", tmp_path)
+    assert r.exit_code == 1 and "is a folder" in r.output and "median" not in r.output
+
+
+def test_an_infinite_sample_is_named_before_any_work(tiny_model, tmp_path, rng):
+    """An Inf in the input: the input is blamed (not the model, whose output would be NaN), and no numpy
+    RuntimeWarning leaks out of the computation."""
+    import warnings
+
+    x = make_audio(rng, 1.0, 22050, 2)
+    x[5000, 1] = np.inf
+    src = tmp_path / "inf.wav"
+    sf.write(src, x, 22050, subtype="FLOAT")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(VocalsepError, match="contains NaN or infinite samples") as e:
+            Separator(tiny_model).separate_file(src, tmp_path / "out")
+    assert str(src) in str(e.value) and str(tiny_model) not in str(e.value)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_mp3_prints_nothing_of_the_decoders(tiny_model, tmp_path, rng, capfd):
+    """libmpg123's notes on damaged frames ("Note: Trying to resync...") used to reach the terminal between
+    the progress bar and vocalsep's own line."""
+    src = tmp_path / "damaged.mp3"
+    sf.write(src, make_audio(rng, 3.0, 44100, 2), 44100)
+    data = bytearray(src.read_bytes())
+    for i in range(2000, len(data), 997):
+        data[i] ^= 0x5A
+    src.write_bytes(bytes(data))
+    capfd.readouterr()
+    try:
+        Separator(tiny_model).separate_file(src, tmp_path / "out")
+    except VocalsepError:
+        pass
+    err = capfd.readouterr().err
+    assert "resync" not in err.lower() and "libmpg123" not in err and "error:" not in err, err

@@ -1,0 +1,120 @@
+"""Checks of what reaches vocalsep from outside: library arguments and the contents of model files.
+
+Each raises :class:`VocalsepError` with a one-line message naming the argument, or the file and setting.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelConfig, SpectralConfig
+from .errors import VocalsepError
+
+
+def check_number(name: str, value, low: float, high: float, low_open: bool = False) -> float:
+    """``value`` as a float if it is a real number in [low, high] ((low, high] with ``low_open``), else
+    VocalsepError naming the argument ``name``."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+          and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise VocalsepError(f"{name} must be a number in {interval}, not {value!r}")
+    return float(value)
+
+
+def check_rate(sample_rate) -> int:
+    """A sample rate in Hz as an int, or VocalsepError: a whole number in [1000, 1000000]."""
+    if (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating))
+            or not math.isfinite(sample_rate) or sample_rate != int(sample_rate)
+            or not 1000 <= sample_rate <= 1_000_000):
+        raise VocalsepError(f"sample_rate must be a whole number of Hz in [1000, 1000000], not {sample_rate!r}")
+    return int(sample_rate)
+
+
+def read_member(z: zipfile.ZipFile, path: Path, name: str, limit: int) -> bytes:
+    """The bytes of zip member ``name``, refused before reading when it is larger than ``limit`` bytes."""
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise VocalsepError(f"{path}: not a vocalsep model file (it has no {name})") from None
+    if info.file_size > limit:
+        raise VocalsepError(f"{path}: {name} is {info.file_size} bytes, more than the {limit} its settings allow; "
+                            "not read")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:  # pragma: no cover  (zipfile stops at the declared size)
+        raise VocalsepError(f"{path}: {name} is larger than its settings allow; not read")
+    return data
+
+
+#: (lowest, highest) of each integer setting of a model file; floats are checked in _settings
+_INT_RANGES = {
+    "sample_rate": (1000, 384000), "n_fft": (16, 1 << 16), "hop_length": (1, 1 << 16),
+    "freq_bins": (1, 1 << 15), "frames": (1, 1 << 12), "kernel_size": (1, 15), "stride": (1, 4),
+    "dropout_layers": (0, 64),
+}
+
+
+def model_settings(path: Path, cfg: dict) -> tuple[SpectralConfig, ModelConfig]:
+    """The spectral and model settings of a model file's config.json, each checked for its type and range
+    (VocalsepError naming the file and the setting)."""
+    def bad(key, value, want):
+        return VocalsepError(f"{path}: config.json: {key} must be {want}, not {repr(value)[:40]}")
+
+    out = {}
+    for section, kind in (("spectral", SpectralConfig), ("model", ModelConfig)):
+        d = cfg.get(section)
+        if not isinstance(d, dict):
+            raise bad(section, d, "a mapping of settings")
+        names = {f.name for f in fields(kind)}
+        unknown = sorted(str(k)[:40] for k in d if k not in names)
+        if unknown:
+            raise VocalsepError(f"{path}: config.json: unknown {section} setting(s) {unknown}")
+        for key, value in d.items():
+            if key in _INT_RANGES:
+                lo, hi = _INT_RANGES[key]
+                if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                    raise bad(f"{section}.{key}", value, f"a whole number in [{lo}, {hi}]")
+            elif key == "channels":
+                if (not isinstance(value, list) or not 1 <= len(value) <= 12
+                        or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096 for c in value)):
+                    raise bad(f"{section}.{key}", value, "a list of 1 to 12 whole numbers in [1, 4096]")
+            elif key in ("dropout", "leaky_slope"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                    raise bad(f"{section}.{key}", value, "a number in [0, 1)")
+        out[section] = d
+    sp = SpectralConfig(**out["spectral"])
+    if sp.hop_length > sp.n_fft:
+        raise bad("spectral.hop_length", sp.hop_length, f"at most n_fft ({sp.n_fft})")
+    try:
+        mc = ModelConfig(**out["model"])
+    except VocalsepError as e:
+        raise VocalsepError(f"{path}: config.json: {e}") from None
+    if mc.freq_bins > sp.n_fft // 2:
+        raise bad("model.freq_bins", mc.freq_bins, f"at most n_fft / 2 ({sp.n_fft // 2})")
+    if mc.freq_bins * mc.frames > 1 << 20:
+        raise bad("model.frames", mc.frames, f"such that freq_bins x frames <= {1 << 20}")
+    if sum(math.prod(s) for s in weight_shapes(mc)) > 1 << 27:
+        raise VocalsepError(f"{path}: config.json: a network of these settings would have over {1 << 27} weights")
+    return sp, mc
+
+
+def weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:
+    """Shapes of the U-Net's weight arrays in ``build_unet(cfg).get_weights()`` order, without Keras:
+    per encoder layer the kernel (k, k, in, out), bias and 4 batch-norm vectors; per decoder layer the
+    transposed kernel (k, k, out, in), bias and (but the last) 4 batch-norm vectors."""
+    k, shapes, c_in = cfg.kernel_size, [], 1
+    for ch in cfg.channels:
+        shapes += [(k, k, c_in, ch), (ch,)] + [(ch,)] * 4
+        c_in = ch
+    outs = list(reversed(cfg.channels[:-1])) + [1]
+    for i, ch in enumerate(outs):
+        c_in = c_in if i == 0 else c_in + cfg.channels[-1 - i]
+        shapes += [(k, k, ch, c_in), (ch,)] + ([(ch,)] * 4 if i < len(outs) - 1 else [])
+        c_in = ch
+    return shapes

@@ -1,0 +1,74 @@
+"""The inputs of a folder batch: which files ``vocalsep separate`` takes, and where each one's outputs go.
+
+Output folders are relative to the output root and never leave it (see :func:`output_name`).  Nothing here
+opens an input that is not a regular file (a FIFO with no writer would block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from . import audio
+from .errors import VocalsepError
+
+
+def duration(path: Path) -> float:
+    """Seconds of audio in a file from its header (for the progress bar); 0 when it cannot be read."""
+    import soundfile as sf
+
+    try:
+        if not path.is_file():  # a FIFO would block here (audio.check_file refuses it with a message)
+            return 0.0
+        with audio.quiet_stderr():
+            i = sf.info(str(path))
+        return i.frames / i.samplerate if i.samplerate else 0.0
+    except Exception:
+        return 0.0
+
+
+@dataclass
+class Job:
+    """One input file and the folder its two outputs go to (relative to the output root); ``error`` is set
+    for an input that cannot be separated at all (a missing path, a folder without audio)."""
+
+    path: Path
+    name: Path
+    error: str | None = None
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
+    """Expand files and folders (recursively) into jobs.  A folder's files keep their sub-folders in the
+    output (``out/<sub>/<song>/``).  A missing path or a folder with no audio becomes a failed job, so that
+    the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
+    jobs: list[Job] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
+                           and not f.name.startswith("."))
+            if files:
+                jobs += [Job(f, output_name(f.relative_to(p))) for f in files]
+            else:
+                jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
+                                                 f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})"))
+        elif p.exists():
+            jobs.append(Job(p, output_name(Path(p.name))))
+        else:
+            jobs.append(Job(p, output_name(Path(p.name)), f"{p}: no such file or folder"))
+    if all(j.error for j in jobs):
+        raise VocalsepError(jobs[0].error if jobs else "no input given")
+    return jobs
+
+
+def output_name(rel: Path) -> Path:
+    """The output folder (relative to the output root) of an input at ``rel``: its path without the
+    extension, or its whole name where the name without extension would be ``.`` or ``..`` (an input named
+    ``..wav`` or ``...wav``), so that an output never lands in or above the output root."""
+    stem = Path(rel.name).stem
+    return rel.with_name(stem if stem not in ("", ".", "..") else rel.name)
+
+
+def stays_inside(name: Path) -> bool:
+    """Whether an output folder name (relative) is a folder strictly below the output root."""
+    return bool(name.parts) and not name.is_absolute() and all(p not in (".", "..") for p in name.parts)

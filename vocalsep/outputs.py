@@ -1,0 +1,270 @@
+"""One song's output folder: claimed by one run at a time, written all or nothing.
+
+A run that writes a song's outputs (``vocals.wav`` and ``accompaniment.wav``, or another format) into a
+folder first **claims** it: it takes an exclusive lock (``flock``) on ``<folder>/.vocalsep.lock``, which the
+kernel drops when the process dies, so a killed run never leaves a folder locked.  A second run that wants
+the same folder meanwhile gets a VocalsepError naming the first run's process id; it never writes there.
+
+The outputs are committed together, after every temporary file is complete:
+
+1. ``.vocalsep-outputs.json`` (the manifest) is written, atomically, as ``{"writing": [names]}``;
+2. each temporary file is renamed to its name: without ``overwrite`` with no-replace semantics
+   (``os.link``, which fails if the name exists), with ``overwrite`` over the old file, which is kept under
+   a temporary hard link until the end;
+3. the manifest is rewritten as ``{"complete": [names], ...}`` (the input, the model, sizes in bytes).
+
+A failure (an error, Ctrl-C, SIGTERM) in steps 1-3 puts back what was there: the old outputs (from their
+hard links) or nothing.  A run killed outright (kill -9, a power cut) in steps 1-3 leaves the manifest at
+``writing``, so the song never counts as done: the next run writes it again.  A song counts as done when
+all its outputs exist and the manifest does not say they are being written (a folder without a manifest,
+as written by vocalsep 0.1, counts as done when all the outputs exist).  Cleaning up after a failure
+removes only what this run created: its temporary files, its lock file and the folders it made, if empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Iterable
+
+from . import atomic
+from .errors import VocalsepError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: no claim, the commit is still all or nothing)
+    fcntl = None
+
+MANIFEST = ".vocalsep-outputs.json"
+LOCK = ".vocalsep.lock"
+_MANIFEST_LIMIT = 1 << 20  # bytes read of a manifest at most
+
+
+class OutputsExist(VocalsepError):
+    """A song's outputs are all there already (and ``overwrite`` was not given): the song is done."""
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The manifest of ``folder``, or None when there is none (or it is not one: then it is ignored)."""
+    try:
+        with open(folder / MANIFEST, "rb") as f:
+            m = json.loads(f.read(_MANIFEST_LIMIT))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def state(folder: str | Path, names: Iterable[str]) -> str:
+    """What ``folder`` holds of the outputs ``names`` (file names):
+
+    ``absent`` (none of them), ``done`` (all, complete), ``interrupted`` (a run that was writing them died:
+    what is there is vocalsep's own and may be replaced) or ``partial`` (some of them, from elsewhere).
+    """
+    folder, names = Path(folder), list(names)
+    m = read_manifest(folder)
+    writing = m.get("writing") if m else None
+    if isinstance(writing, list) and set(names) & set(writing):
+        return "interrupted"
+    present = [n for n in names if os.path.lexists(folder / n)]
+    if not present:
+        return "absent"
+    return "done" if len(present) == len(names) else "partial"
+
+
+def check(folder: str | Path, names: list[str], overwrite: bool) -> str:
+    """:func:`state`, raising what a run without ``overwrite`` may not go past: OutputsExist for a done song,
+    VocalsepError for a partial one (files that no vocalsep run can vouch for)."""
+    folder = Path(folder)
+    st = state(folder, names)
+    if overwrite:
+        return st
+    if st == "done":
+        raise OutputsExist(f"{folder / names[0]}: already exists (use --overwrite to replace it)")
+    if st == "partial":
+        have = [n for n in names if os.path.lexists(folder / n)]
+        raise VocalsepError(f"{folder}: holds {', '.join(have)} but not all the outputs, and no vocalsep run was "
+                            "writing them; use --overwrite to replace them")
+    return st
+
+
+class Claim:
+    """The claim of one song folder (use :func:`claim`): the lock, the folders it made, and :meth:`commit`."""
+
+    def __init__(self, folder: Path, names: list[str], overwrite: bool):
+        self.folder, self.names, self.overwrite = folder, names, overwrite
+        self._made: list[Path] = []
+        self._fd: int | None = None
+
+    # -- claiming ------------------------------------------------------------------------------------
+    def _mkdir(self) -> None:
+        missing = []
+        p = self.folder
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        try:
+            for d in reversed(missing):
+                try:
+                    d.mkdir()
+                    self._made.append(d)
+                except FileExistsError:
+                    pass
+        except OSError as e:
+            raise VocalsepError(f"{self.folder}: cannot create output folder ({e.strerror})") from None
+
+    def acquire(self) -> "Claim":
+        for _ in range(100):
+            self._mkdir()
+            if fcntl is None:  # pragma: no cover
+                break
+            lock = self.folder / LOCK
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            except FileNotFoundError:  # another run gave the folder up and removed it just now: make it again
+                continue
+            except OSError as e:
+                self.release()
+                raise VocalsepError(f"{self.folder}: cannot write there ({e.strerror})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                self.release()
+                raise VocalsepError(f"{self.folder}: another vocalsep run (process {pid}) is writing there; "
+                                    "wait for it or choose another output folder") from None
+            try:  # its last holder may have removed the lock file between our open and our lock: retry
+                same = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._fd = fd
+            break
+        else:  # pragma: no cover
+            raise VocalsepError(f"{self.folder}: could not claim the folder (it keeps disappearing)")
+        atomic.clear_stale(self.folder)  # temporary files of dead runs: nobody else writes here now
+        check(self.folder, self.names, self.overwrite)
+        return self
+
+    def release(self) -> None:
+        """Give the folder up: remove the lock file, then the folders this claim made if they are empty."""
+        if self._fd is not None:
+            lock = self.folder / LOCK
+            try:
+                if os.path.samestat(os.fstat(self._fd), os.stat(lock, follow_symlinks=False)):
+                    os.unlink(lock)  # while still holding the lock: a run waiting for it sees the file gone
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+        for d in reversed(self._made):
+            try:
+                d.rmdir()  # only if empty: never what another run wrote
+            except OSError:
+                break
+        self._made = []
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # -- committing ----------------------------------------------------------------------------------
+    def commit(self, temps: dict[str, Path], about: dict | None = None) -> None:
+        """Rename the complete temporary files ``temps`` ({file name: temporary path}, in this folder) to
+        their names, all or nothing (see the module's docstring).  ``about``: more for the manifest."""
+        folder = self.folder
+        check(folder, self.names, self.overwrite)  # again at commit time
+        try:
+            with open(folder / MANIFEST, "rb") as f:
+                old_manifest = f.read(_MANIFEST_LIMIT)
+        except OSError:
+            old_manifest = None
+        previous = read_manifest(folder) or {}
+        replacing = [n for n in temps if os.path.lexists(folder / n)]
+        backups: dict[str, Path] = {}
+        renamed: list[str] = []
+        try:
+            atomic.write_bytes(folder / MANIFEST, json.dumps({"writing": sorted(temps), "pid": os.getpid()}).encode())
+            for n in replacing:
+                b = folder / f".{n}.{os.getpid()}.{secrets.token_hex(4)}.part"
+                try:
+                    os.link(folder / n, b)
+                    backups[n] = b
+                except OSError:  # no hard links here: the old file cannot be put back
+                    pass
+            for n, tmp in temps.items():
+                _rename(tmp, folder / n, replace=n in replacing)
+                renamed.append(n)
+            complete = sorted(set(temps) | {n for n in previous.get("complete", []) if isinstance(n, str)
+                                             and n not in temps and os.path.lexists(folder / n)})
+            sizes = {n: (folder / n).stat().st_size for n in temps}
+            atomic.write_bytes(folder / MANIFEST, json.dumps({"complete": complete, "bytes": sizes, **(about or {})},
+                                                             indent=1).encode())
+        except BaseException as e:
+            restored = True
+            for n in renamed:  # put back what was there
+                try:
+                    if n in backups:
+                        os.replace(backups.pop(n), folder / n)
+                    elif n in replacing:
+                        restored = False
+                    else:
+                        os.unlink(folder / n)
+                except OSError:
+                    restored = False
+            if restored:
+                try:
+                    if old_manifest is None:
+                        os.unlink(folder / MANIFEST)
+                    else:
+                        atomic.write_bytes(folder / MANIFEST, old_manifest)
+                except OSError:  # the manifest still says "writing": the song is not done
+                    pass
+            if isinstance(e, OSError):
+                kept = "the old outputs are kept" if replacing else "nothing was written"
+                if not restored:
+                    kept = "they are incomplete and will be written again"
+                raise VocalsepError(f"{folder}: could not write the outputs ({e.strerror or e}); {kept}") from None
+            raise
+        finally:
+            for b in backups.values():
+                b.unlink(missing_ok=True)
+
+
+def _rename(tmp: Path, target: Path, replace: bool) -> None:
+    """Give ``tmp`` a normal file's permissions and the name ``target``; without ``replace``, never over an
+    existing file (VocalsepError if one appeared meanwhile)."""
+    if replace:
+        atomic.publish(tmp, target)
+        return
+    atomic.normal_mode(tmp)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise VocalsepError(f"{target}: appeared while this run was writing it; left as it is") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(target):
+            raise VocalsepError(f"{target}: appeared while this run was writing it; left as it is") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def claim(folder: str | Path, names: list[str], overwrite: bool = False) -> Claim:
+    """Claim ``folder`` for writing the outputs ``names`` (file names): make it (and its missing parents),
+    lock it, remove temporary files of dead runs in it, and check what is there (:func:`check`).
+    ``with claim(...) as c: ...; c.commit(temps)``; leaving the ``with`` gives the folder up."""
+    c = Claim(Path(folder), list(names), overwrite)
+    try:
+        return c.acquire()
+    except BaseException:
+        c.release()
+        raise
