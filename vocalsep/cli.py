@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import VocalsepError
+from .extras import require
 
 # exit codes
 EXIT_FAILED = 1      # a command failed, or some files of a batch did
@@ -121,6 +122,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
           batch_size: int | None, steps: int | None, lr: float | None, seed: int | None, workers: int | None,
           resume: bool, init: Path | None, validation: tuple[str, ...]) -> None:
     """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
+    require("train", "vocalsep train")
     from .config import load_config
     from .train import train as run_training
 
@@ -184,6 +186,7 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
     (exit code 1 if any failed; clips with silent references are only warned about).
     """
+    require("eval", "vocalsep evaluate", ("museval",) if protocol == "sisec18" else ("mir_eval",))
     from . import evaluate as ev
     from .data import detect_kind
 

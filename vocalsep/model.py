@@ -30,6 +30,7 @@ from .atomic import atomic_path
 from .audio import quiet_stderr
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .extras import require
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default.vsep"
@@ -224,6 +225,7 @@ class KerasRunner:
     name = "keras"
 
     def __init__(self, mf: ModelFile, batch: int = 8):
+        require("train", "the keras backend (--backend keras)")
         import tensorflow as tf
 
         self.model = mf.keras_model()
