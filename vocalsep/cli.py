@@ -103,8 +103,9 @@ def _log_to_stderr() -> None:
 @click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "ccmixter", "stems"]), default=None,
               help="Kind of every --data folder (default: data.dataset, normally auto: detected per folder).")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML config (e.g. configs/unet.yaml); options given here override it.  Default: built-in "
-                   "defaults (the same as configs/unet.yaml).")
+              help="YAML config: a file, or the name of one shipped with vocalsep (unet, default, holdout, "
+                   "all, ablations/NAME: --config unet); options given here override it.  Default: built-in "
+                   "defaults (the same as --config unet).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoint, logs, config.yaml, best.vsep and model.vsep.")
 @click.option("--batch-size", type=int, default=None, help="Patches per step (default: train.batch_size).")
@@ -157,8 +158,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
               help="Only one side of the split 'vocalsep train' makes of this folder (data.validation, else "
                    "data.validation_fraction of the songs by a fixed hash; a song's clips stay together).")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML config whose data.validation / data.validation_fraction define --split (default: "
-                   "the built-in defaults).")
+              help="YAML config (a file or a shipped config's name) whose data.validation / "
+                   "data.validation_fraction define --split (default: the built-in defaults).")
 @click.option("--protocol", type=click.Choice(["sisec18", "mir1k"]), default="sisec18", show_default=True,
               help="sisec18: BSSEval v4, 1 s windows, medians (MUSDB18).  mir1k: bss_eval v3 on whole mono clips, "
                    "GNSDR/GSIR/GSAR (length-weighted means).")
