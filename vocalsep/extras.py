@@ -31,3 +31,25 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
     if missing:
         raise VocalsepError(f'{what}: needs the {name} extra ({", ".join(missing)} not installed): '
                             f'pip install "vocalsep[{extra}]"')
+
+
+def import_tensorflow():
+    """``import tensorflow``, without the banners that its C++ libraries print on stderr while they load
+    (absl's "All log messages before absl::InitializeLog() ...", oneDNN's and the CUDA stub's notes, which
+    TF_CPP_MIN_LOG_LEVEL no longer silences), and with absl's Python logging at errors only."""
+    import os
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        from .audio import quiet_stderr
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_stderr():
+            import tensorflow  # noqa: F401
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+    return sys.modules["tensorflow"]

@@ -30,7 +30,7 @@ from .atomic import atomic_path
 from .audio import quiet_stderr
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
-from .extras import require
+from .extras import import_tensorflow, require
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default.vsep"
@@ -226,7 +226,7 @@ class KerasRunner:
 
     def __init__(self, mf: ModelFile, batch: int = 8):
         require("train", "the keras backend (--backend keras)")
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         self.model = mf.keras_model()
         self.batch = batch

@@ -28,6 +28,7 @@ import itertools
 import math
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -309,6 +310,11 @@ def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray) -> None:
     writers["accompaniment"].write(mix - voc)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _mid(x: np.ndarray) -> np.ndarray:
     """Mean of the channels, (samples, 1) float32, for (samples, channels) float32 (as a matrix product:
     numpy's mean over a short last axis is several times slower)."""
@@ -369,13 +375,16 @@ class Outcome:
 
 
 def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
-              progress: bool = True, echo=None, report_failures: bool = True) -> list[Outcome]:
+              progress: bool | None = True, echo=None, report_failures: bool = True, quiet: bool = False,
+              verbose: bool = False) -> list[Outcome]:
     """Separate every job into ``out_root/<job.name>/``; one failure never stops the batch.
 
-    Prints a progress bar and a closing summary that names each failure; with ``report_failures=False``
-    a run with failures prints nothing more and clears its bar (the caller reports them: one song's error
-    is one line).  Returns the failed outcomes (empty when all went well), each message starting with
-    the input's path.
+    Prints (on stderr, or through ``echo``) a progress bar (``progress=None``: only when stderr is a
+    terminal) and a closing summary that names each failure; with ``report_failures=False`` a run with
+    failures prints nothing more and clears its bar (the caller reports them: one song's error is one
+    line).  ``quiet``: no summary and no "skipped" notes unless something failed; ``verbose``: a line per
+    file done.  Returns the failed outcomes (empty when all went well), each message starting with the
+    input's path.
     """
     from tqdm import tqdm
 
@@ -390,9 +399,10 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
     outcomes: list[Outcome] = []
     durations = [_duration(job.path) for job in jobs]
     ends = list(itertools.accumulate(durations))
-    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=None if progress is None else not progress,
+               dynamic_ncols=True, file=sys.stderr,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]{postfix}")
-    say = echo or bar.write
+    say = echo or (lambda msg: bar.write(msg, file=sys.stderr))
 
     def advance(seconds: float, end: float) -> None:
         bar.n = min(bar.n + seconds, end)  # header lengths can be estimates: never run past this file's end
@@ -407,13 +417,16 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
         elif not overwrite and any((out_root / job.name / f"{s}.{fmt}").exists() for s in STEMS):
             outcomes.append(Outcome(job, "skipped"))
-            say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
+            if not quiet:
+                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
         else:
             seen[job.name] = job.path
             try:
                 sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
                                   progress=lambda sec, end=end: advance(sec, end))
                 outcomes.append(Outcome(job, "done"))
+                if verbose:
+                    say(f"{job.path}: separated into {out_root / job.name}")
             except VocalsepError as e:
                 outcomes.append(Outcome(job, "failed", str(e)))
             except (OSError, MemoryError) as e:
@@ -428,9 +441,11 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
     bar.close()
     if failed and not report_failures:
         return failed
+    if quiet and not failed:
+        return failed
     done = sum(o.status == "done" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    summary = f"Separated {done} of {len(jobs)} file(s) into {out_root} in {time.perf_counter() - t0:.1f} s"
+    summary = f"Separated {done} of {_count(len(jobs), 'file')} into {out_root} in {time.perf_counter() - t0:.1f} s"
     if skipped:
         summary += f"; {skipped} skipped (outputs exist)"
     if failed:
