@@ -42,6 +42,8 @@ from .errors import VocalsepError
 from .model import ModelFile, default_model_path, make_runner
 
 STEMS = ("vocals", "accompaniment")
+#: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
+MAX_CHANNELS = 8
 
 
 #: window of the full-resolution STFT that the mask is applied to, in seconds (rounded to a power of two
@@ -204,18 +206,31 @@ class Separator:
         return max(1, int(round(self.block_seconds * sr))), int(round(self.overlap_seconds * sr))
 
     # -- public API ------------------------------------------------------------------------------------
-    def separate(self, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    def separate(self, x: np.ndarray, sample_rate: int, channels_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Separate an array.
 
-        x: (samples, channels) or (samples,) float, any rate.  Returns (vocals, accompaniment), each
-        float32 of x's shape; vocals + accompaniment == x (up to float32 rounding).
+        x: (samples, channels) or (samples,) float, any rate: samples first, as soundfile reads them
+        (``always_2d=True``).  ``channels_first=True`` takes (channels, samples) instead, the convention of
+        torchaudio, Demucs and Open-Unmix, and returns that shape.  A shape that is more likely the other
+        convention (more than 8 channels, or more channels than samples beyond stereo) is refused.
+        Returns (vocals, accompaniment), each float32 of x's shape; vocals + accompaniment == x (up to
+        float32 rounding).
         """
         x = np.asarray(x, dtype=np.float32)
         mono = x.ndim == 1
         if mono:
             x = x[:, None]
-        if x.ndim != 2 or len(x) == 0:
-            raise VocalsepError(f"expected audio of shape (samples, channels), got {x.shape}")
+        if x.ndim != 2 or x.size == 0:
+            raise VocalsepError(f"expected audio of shape {'(channels, samples)' if channels_first else '(samples, channels)'}"
+                                f" or (samples,), got {x.shape}")
+        if channels_first and not mono:
+            voc, acc = self.separate(np.ascontiguousarray(x.T), sample_rate)
+            return voc.T, acc.T
+        n, c = x.shape
+        if c > MAX_CHANNELS or (c > 2 and c > n):
+            raise VocalsepError(f"audio of shape {x.shape} would be {n} samples of {c} channels: separate() takes "
+                                f"(samples, channels) with at most {MAX_CHANNELS} channels; for (channels, samples) "
+                                f"audio pass channels_first=True")
         if not np.isfinite(x).all():
             raise VocalsepError("audio contains NaN or infinite samples")
         pieces = self._stream(audio.array_blocks(x, *self._block_sizes(sample_rate)), sample_rate)
