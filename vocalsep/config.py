@@ -9,6 +9,7 @@ onto one dataclass below; keys that are left out keep the defaults.  A saved mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,10 +153,31 @@ def _build(kind, values: dict[str, Any], where: str):
     unknown = set(values) - names
     if unknown:
         raise VocalsepError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(names)}")
+    from pydantic import ValidationError
+
+    source, _, section = where.rpartition(": ")
     try:
-        return kind(**values)
-    except TypeError as e:
-        raise VocalsepError(f"{where}: {e}") from None
+        return _validator(kind).validate_python(values)
+    except ValidationError as e:
+        raise VocalsepError(f"{source}: " + "; ".join(_problem(section, err) for err in e.errors())) from None
+    except VocalsepError as e:  # a check of the dataclass itself (ModelConfig's sizes)
+        raise VocalsepError(f"{source}: {e}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(kind):
+    """A pydantic validator of the dataclass ``kind`` from its field types, in pydantic's lax mode: a value of
+    another type is taken when it converts exactly (the string "1e-4", which YAML 1.1 reads for 1e-4, for a
+    float; 8.0 for an int), anything else ("ten" for an int) is an error."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
+
+
+def _problem(section: str, err: dict) -> str:
+    """``section.key = 'value': what is wrong`` for one of pydantic's errors."""
+    key = ".".join([section] + [str(part) for part in err["loc"]])
+    return f"{key} = {err['input']!r}: {err['msg'][0].lower()}{err['msg'][1:]}"
 
 
 #: the configs shipped with vocalsep (in a checkout, vocalsep/configs is a link to the top-level configs/)
