@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -18,10 +19,9 @@ SONG = DATA / "songs" / "Fantasma - Los Rombos.mp3"
 FFMPEG_TOOLS = ("ffmpeg", "ffprobe", "ffplay")
 
 
-def path_without_ffmpeg(path: str) -> str:
+def path_without_ffmpeg(path: str, farm: Path) -> str:
     """``path`` (a PATH value) as on a machine without ffmpeg: each folder that has an ffmpeg tool is
-    replaced by a temporary folder of links to everything else in it."""
-    farm = Path(tempfile.mkdtemp(prefix="vocalsep-no-ffmpeg-"))
+    replaced by a folder (in ``farm``) of links to everything else in it."""
     dirs = []
     for i, d in enumerate(path.split(os.pathsep)):
         if d and any((Path(d) / t).exists() for t in FFMPEG_TOOLS):
@@ -36,7 +36,9 @@ def path_without_ffmpeg(path: str) -> str:
 
 # VOCALSEP_TEST_NO_FFMPEG=1 python -m pytest: the suite as on a machine without ffmpeg
 if os.environ.get("VOCALSEP_TEST_NO_FFMPEG") == "1":
-    os.environ["PATH"] = path_without_ffmpeg(os.environ.get("PATH", ""))
+    _farm = Path(tempfile.mkdtemp(prefix="vocalsep-no-ffmpeg-"))
+    atexit.register(shutil.rmtree, _farm, ignore_errors=True)
+    os.environ["PATH"] = path_without_ffmpeg(os.environ.get("PATH", ""), _farm)
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 #: for tests that need ffmpeg, or import museval or musdb (whose import needs ffmpeg, through stempeg)
 needs_ffmpeg = pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg and ffprobe on PATH "

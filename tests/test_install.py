@@ -91,10 +91,10 @@ def test_evaluate_without_the_evaluation_extra(monkeypatch, tmp_path, protocol, 
     assert "vocalsep evaluate: needs the evaluation extra" in res.output and 'vocalsep[eval]' in res.output
 
 
-def test_tests_skip_without_ffmpeg():
+def test_tests_skip_without_ffmpeg(tmp_path):
     """On a machine without ffmpeg, the tests that import museval (which imports musdb, which needs ffmpeg)
     skip with a reason instead of failing."""
-    env = dict(os.environ, PATH=path_without_ffmpeg(os.environ.get("PATH", "")))
+    env = dict(os.environ, PATH=path_without_ffmpeg(os.environ.get("PATH", ""), tmp_path))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_evaluate.py",
                            "-k", "museval or stems_folder"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:]
