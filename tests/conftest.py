@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SONG = DATA / "songs" / "Fantasma - Los Rombos.mp3"
+FFMPEG_TOOLS = ("ffmpeg", "ffprobe", "ffplay")
+
+
+def path_without_ffmpeg(path: str, farm: Path) -> str:
+    """``path`` (a PATH value) as on a machine without ffmpeg: each folder that has an ffmpeg tool is
+    replaced by a folder (in ``farm``) of links to everything else in it."""
+    dirs = []
+    for i, d in enumerate(path.split(os.pathsep)):
+        if d and any((Path(d) / t).exists() for t in FFMPEG_TOOLS):
+            (farm / str(i)).mkdir()
+            for f in Path(d).iterdir():
+                if f.name not in FFMPEG_TOOLS:
+                    (farm / str(i) / f.name).symlink_to(f)
+            d = str(farm / str(i))
+        dirs.append(d)
+    return os.pathsep.join(dirs)
+
+
+# VOCALSEP_TEST_NO_FFMPEG=1 python -m pytest: the suite as on a machine without ffmpeg
+if os.environ.get("VOCALSEP_TEST_NO_FFMPEG") == "1":
+    _farm = Path(tempfile.mkdtemp(prefix="vocalsep-no-ffmpeg-"))
+    atexit.register(shutil.rmtree, _farm, ignore_errors=True)
+    os.environ["PATH"] = path_without_ffmpeg(os.environ.get("PATH", ""), _farm)
+HAVE_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+#: for tests that need ffmpeg, or import museval or musdb (whose import needs ffmpeg, through stempeg)
+needs_ffmpeg = pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg and ffprobe on PATH "
+                                  "(apt-get install ffmpeg); the museval and musdb packages need them to import")
 
 
 def tiny_configs():
@@ -68,10 +98,8 @@ def write_audio(tmp_path, rng):
 def musdb_preview(tmp_path: Path, tracks: int) -> Path:
     """A MUSDB18 root holding the first ``tracks`` tracks of the shared preview set (symlinks), or skip
     the test when ffmpeg, the musdb package or the data is missing."""
-    import shutil
-
     src = DATA / "musdb" / "train"
-    if shutil.which("ffmpeg") is None or not src.is_dir():
+    if not HAVE_FFMPEG or not src.is_dir():
         pytest.skip("needs ffmpeg and the MUSDB18 preview in shared/data/musdb")
     try:
         import musdb  # noqa: F401

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import soundfile as sf
 from click.testing import CliRunner
 
 from vocalsep.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args):
@@ -92,3 +96,56 @@ def test_bad_paths_give_one_line(tiny_model, tmp_path, write_audio):
     blocker.write_text("x")
     res = run("separate", write_audio("b.wav", 0.2), "-o", blocker / "out", "--model", tiny_model)
     assert res.exit_code == 1 and "Traceback" not in res.output and str(blocker) in res.output
+
+
+# -- a quiet, scriptable command line --------------------------------------------------------------------
+def vocalsep(*args, cwd=None):
+    """``python -m vocalsep ARGS`` in a subprocess whose stderr is a pipe (not a terminal)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", "vocalsep", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+
+
+def test_python_m_vocalsep_no_bar_in_a_pipe_and_quiet(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 0.5)
+    p = vocalsep("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
+    assert p.returncode == 0 and p.stdout == ""
+    assert p.stderr.splitlines() == [p.stderr.strip()] and p.stderr.startswith("Separated 1 of 1 file into ")
+    p = vocalsep("separate", src, "-o", tmp_path / "out2", "--model", tiny_model, "-q")
+    assert p.returncode == 0 and p.stdout == "" and p.stderr == ""
+    assert (tmp_path / "out2" / "song" / "vocals.wav").exists()
+    assert "Usage: vocalsep " in vocalsep("--help").stdout
+
+
+def test_keras_backend_prints_no_tensorflow_banner(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 0.5)
+    p = vocalsep("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--backend", "keras", "-q")
+    assert p.returncode == 0 and p.stdout == "" and p.stderr == ""
+
+
+def test_train_prints_no_tensorflow_banner(tmp_path):
+    import yaml
+
+    from .test_train import TINY, song
+
+    for i in range(3):
+        song(tmp_path / "stems", f"s{i}", i)
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    p = vocalsep("train", "--data", tmp_path / "stems", "--config", tmp_path / "tiny.yaml", "--steps", 2,
+                 "--validation", "s2", "--out", tmp_path / "run", "-q")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "" and p.stderr == ""
+    assert (tmp_path / "run" / "model.vsep").is_file()
+
+
+def test_failures_on_stderr_and_plurals(tiny_model, write_audio, tmp_path):
+    good = write_audio("good.wav", 0.3)
+    res = CliRunner().invoke(main, ["separate", str(tmp_path / "missing.wav"), str(good), "-o", str(tmp_path / "o"),
+                                    "--model", str(tiny_model)])
+    assert res.exit_code == 1 and res.stdout == ""
+    assert "missing.wav: no such file" in res.stderr and "Separated 1 of 2 files into" in res.stderr
+    res = run("separate", tmp_path / "missing.wav", "--model", tiny_model, "-q")
+    assert res.exit_code == 1 and res.stdout == "" and "missing.wav" in res.stderr
+    res = run("separate", good, "-o", tmp_path / "o1", "--model", tiny_model, "-v")
+    assert "good.wav: separated into" in res.stderr and "Separated 1 of 1 file into" in res.stderr
+    assert run("separate", good, "-q", "-v").exit_code == 2

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from vocalsep import evaluate as ev
 from vocalsep.cli import main
 
+from .conftest import needs_ffmpeg
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HQ = DATA / "musdb-hq"
 SR = 8000
@@ -61,6 +63,7 @@ def write_stems(root: Path, name: str, seed: int, seconds: float = 2.0, vocals_g
 # ------------------------------------------------------------------------ figures equal to the libraries
 
 
+@needs_ffmpeg
 def test_sisec18_equals_museval():
     import museval
 
@@ -99,6 +102,7 @@ def test_sisec18_median_over_tracks_and_nan_windows():
     assert res["tracks"][0]["vocals"]["SDR"] == pytest.approx(np.median([w[0], w[2]]))
 
 
+@needs_ffmpeg
 def test_museval_fallback_without_the_package(monkeypatch):
     """museval's package imports musdb (needs ffmpeg); the fallback runs museval/metrics.py alone."""
     import museval
@@ -285,6 +289,7 @@ def run(*args):
     return CliRunner().invoke(main, ["evaluate", *[str(a) for a in args]], catch_exceptions=False)
 
 
+@needs_ffmpeg
 def test_cli_mixture_on_stems_folder(tmp_path):
     import museval
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -60,6 +62,23 @@ def test_mono_1d_input(tiny_model, rng):
     x = make_audio(rng, 1.0, 16000, 1)[:, 0]
     v, a = Separator(tiny_model).separate(x, 16000)
     assert v.shape == a.shape == x.shape
+
+
+def test_channels_first_is_refused_with_the_convention(tiny_model, rng):
+    sep = Separator(tiny_model)
+    x = make_audio(rng, 1.0, 22050, 2)
+    for wrong in (x.T, x[:, :1].T, rng.standard_normal((2, 3)).astype(np.float32)):
+        t0 = time.perf_counter()
+        with pytest.raises(VocalsepError, match=r"shape \(\d+, \d+\).*\(samples, channels\).*channels_first=True"):
+            sep.separate(wrong, 22050)
+        assert time.perf_counter() - t0 < 0.5  # refused, not separated
+    v, a = sep.separate(x.T, 22050, channels_first=True)
+    want_v, want_a = sep.separate(x, 22050)
+    assert v.shape == a.shape == (2, len(x))
+    np.testing.assert_array_equal(v, want_v.T)
+    np.testing.assert_array_equal(a, want_a.T)
+    assert sep.separate(x[:5], 22050)[0].shape == (5, 2)                 # a short stereo clip is fine
+    assert sep.separate(x[:, 0], 22050, channels_first=True)[0].shape == (len(x),)   # mono: no axis to swap
 
 
 def test_full_band_survives(tiny_model, rng):

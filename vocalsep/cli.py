@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import VocalsepError
+from .extras import import_tensorflow, require
 
 # exit codes
 EXIT_FAILED = 1      # a command failed, or some files of a batch did
@@ -49,6 +50,25 @@ def main() -> None:
     _quiet_tensorflow()
 
 
+def _verbosity(command):
+    """-q/--quiet and -v/--verbose, on every command."""
+    command = click.option("-v", "--verbose", is_flag=True,
+                           help="More messages on stderr (each file as it is done, debug details).")(command)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Only warnings and errors on stderr: no progress bar, no summary.")(command)
+
+
+def _output(quiet: bool, verbose: bool) -> bool:
+    """Set up the messages for -q / -v; returns whether to show progress bars (not with -q, and only when
+    stderr is a terminal, so that logs and pipes get no bar)."""
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose are alternatives; give one of them")
+    import logging
+
+    _log_to_stderr(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    return not quiet and sys.stderr.isatty()
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("separated"),
@@ -59,11 +79,16 @@ def main() -> None:
               help="A model file written by 'vocalsep train' (default: the model shipped with vocalsep).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs instead of skipping their song.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
-              help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow.")
+              help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow (needs vocalsep[train]).")
+@_verbosity
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | None, overwrite: bool,
-             backend: str) -> None:
+             backend: str, quiet: bool, verbose: bool) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
     from .interrupt import sigterm_as_ctrl_c
+    progress = _output(quiet, verbose)
+    if backend == "keras":
+        require("train", "the keras backend (--backend keras)")
+        import_tensorflow()
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
@@ -71,14 +96,15 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | No
     # one song: its error, if any, is the whole report; a batch ends with a summary of all failures.
     # SIGTERM (kill PID) stops it like Ctrl-C: its temporary files are removed, the exit code is 130
     with sigterm_as_ctrl_c():
-        failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1)
+        failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1,
+                             progress=progress, quiet=quiet, verbose=verbose)
     if failures:
         if len(jobs) == 1:
             _fail(failures[0].message)
         sys.exit(EXIT_FAILED)
 
 
-def _log_to_stderr() -> None:
+def _log_to_stderr(level: int = 20) -> None:
     """Library messages (logger ``vocalsep``) as one line each on stderr: ``warning: ...``."""
     import logging
 
@@ -94,7 +120,7 @@ def _log_to_stderr() -> None:
         h.setFormatter(logging.Formatter("%(prefix)s%(message)s"))
         h._vocalsep = True  # type: ignore[attr-defined]
         logger.addHandler(h)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False  # TensorFlow's absl puts a handler on the root logger: print once
 
 
@@ -105,8 +131,9 @@ def _log_to_stderr() -> None:
 @click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "ccmixter", "stems"]), default=None,
               help="Kind of every --data folder (default: data.dataset, normally auto: detected per folder).")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML config (e.g. configs/unet.yaml); options given here override it.  Default: built-in "
-                   "defaults (the same as configs/unet.yaml).")
+              help="YAML config: a file, or the name of one shipped with vocalsep (unet, default, holdout, "
+                   "all, ablations/NAME: --config unet); options given here override it.  Default: built-in "
+                   "defaults (the same as --config unet).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoint, logs, config.yaml, best.vsep and model.vsep.")
 @click.option("--batch-size", type=int, default=None, help="Patches per step (default: train.batch_size).")
@@ -120,14 +147,17 @@ def _log_to_stderr() -> None:
 @click.option("--validation", multiple=True,
               help="Song name or name prefix to hold out for validation (repeatable; default: data.validation, "
                    "else data.validation_fraction of the songs).")
+@_verbosity
 def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | None, out_dir: Path,
           batch_size: int | None, steps: int | None, lr: float | None, seed: int | None, workers: int | None,
-          resume: bool, init: Path | None, validation: tuple[str, ...]) -> None:
+          resume: bool, init: Path | None, validation: tuple[str, ...], quiet: bool, verbose: bool) -> None:
     """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
+    require("train", "vocalsep train")
+    progress = _output(quiet, verbose)
+    import_tensorflow()
     from .config import load_config
     from .train import train as run_training
 
-    _log_to_stderr()
     overrides = {
         "data": {"datasets": [str(p) for p in datasets] or None, "dataset": dataset,
                  "validation": list(validation) or None, "workers": workers},
@@ -135,8 +165,9 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
                   "init": str(init) if init else None},
     }
     cfg = load_config(config_path, overrides)
-    final = run_training(cfg, out_dir, resume=resume, progress=True)
-    click.echo(f"Model written to {final}")
+    final = run_training(cfg, out_dir, resume=resume, progress=progress)
+    if not quiet:
+        click.echo(f"Model written to {final}")
 
 
 @main.command()
@@ -158,8 +189,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
               help="Only one side of the split 'vocalsep train' makes of this folder (data.validation, else "
                    "data.validation_fraction of the songs by a fixed hash; a song's clips stay together).")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="YAML config whose data.validation / data.validation_fraction define --split (default: "
-                   "the built-in defaults).")
+              help="YAML config (a file or a shipped config's name) whose data.validation / "
+                   "data.validation_fraction define --split (default: the built-in defaults).")
 @click.option("--protocol", type=click.Choice(["sisec18", "mir1k"]), default="sisec18", show_default=True,
               help="sisec18: BSSEval v4, 1 s windows, medians (MUSDB18).  mir1k: bss_eval v3 on whole mono clips, "
                    "GNSDR/GSIR/GSAR (length-weighted means).")
@@ -178,19 +209,24 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
               help="Processes that score tracks in parallel.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Write every figure (per track, per window, aggregate) to this JSON file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_verbosity
 def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
              songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
-             estimates: Path | None, model: Path | None, backend: str, seconds: float | None, jobs: int, out: Path | None, quiet: bool) -> None:
+             estimates: Path | None, model: Path | None, backend: str, seconds: float | None, jobs: int, out: Path | None,
+             quiet: bool, verbose: bool) -> None:
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
     (exit code 1 if any failed; clips with silent references are only warned about).
     """
+    require("eval", "vocalsep evaluate", ("museval",) if protocol == "sisec18" else ("mir_eval",))
+    progress = _output(quiet, verbose)  # songs left out of a data set are warned about on stderr
+    if backend == "keras" and method == "model" and estimates is None:
+        require("train", "the keras backend (--backend keras)")
+        import_tensorflow()
     from . import evaluate as ev
     from .data import detect_kind
 
-    _log_to_stderr()  # songs left out of a data set are warned about
     if estimates is not None and method != "model":
         raise click.UsageError("--estimates and --method are alternatives; give one of them")
     if out is not None and not out.parent.is_dir():
@@ -208,7 +244,7 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     tracks = ev.select_tracks(tracks, track_names, prefixes)
     estimator = ev.make_estimator(method, model, backend, estimates)
     run = ev.evaluate_mir1k if protocol == "mir1k" else ev.evaluate_museval
-    results = run(tracks, estimator, jobs=jobs, progress=not quiet, seconds=seconds)
+    results = run(tracks, estimator, jobs=jobs, progress=progress, seconds=seconds)
     kind = dataset if dataset != "auto" else detect_kind(data, subset)
     results["data"] = {"path": str(data), "dataset": kind, "subset": subset,
                        "selected": {"tracks": list(track_names), "prefixes": prefixes, "split": split,
@@ -216,7 +252,8 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     click.echo(ev.format_table(results))
     if out is not None:
         ev.write_json(results, out)
-        click.echo(f"Wrote {out}")
+        if not quiet:
+            click.echo(f"Wrote {out}", err=True)
     if results["n_tracks"] == 0:
         _fail("no track could be scored")
     if any(d["kind"] == "error" for d in results["left_out"]):

@@ -2,12 +2,14 @@
 
 A YAML file in ``configs/`` holds four sections (``spectral``, ``model``, ``data``, ``train``), each mapped
 onto one dataclass below; keys that are left out keep the defaults.  A saved model stores its
-``spectral`` and ``model`` sections, so a model file is all that separation needs.
+``spectral`` and ``model`` sections, so a model file is all that separation needs.  The files of
+``configs/`` are shipped with the package: ``--config unet`` finds ``configs/unet.yaml`` from anywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,19 +167,62 @@ def _build(kind, values: dict[str, Any], where: str):
     unknown = set(values) - names
     if unknown:
         raise VocalsepError(f"{where}: unknown key(s) {sorted(unknown)}; expected some of {sorted(names)}")
+    from pydantic import ValidationError
+
+    source, _, section = where.rpartition(": ")
     try:
-        return kind(**values)
-    except TypeError as e:
-        raise VocalsepError(f"{where}: {e}") from None
+        return _validator(kind).validate_python(values)
+    except ValidationError as e:
+        raise VocalsepError(f"{source}: " + "; ".join(_problem(section, err) for err in e.errors())) from None
+    except VocalsepError as e:  # a check of the dataclass itself (ModelConfig's sizes)
+        raise VocalsepError(f"{source}: {e}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(kind):
+    """A pydantic validator of the dataclass ``kind`` from its field types, in pydantic's lax mode: a value of
+    another type is taken when it converts exactly (the string "1e-4", which YAML 1.1 reads for 1e-4, for a
+    float; 8.0 for an int), anything else ("ten" for an int) is an error."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
+
+
+def _problem(section: str, err: dict) -> str:
+    """``section.key = 'value': what is wrong`` for one of pydantic's errors."""
+    key = ".".join([section] + [str(part) for part in err["loc"]])
+    return f"{key} = {err['input']!r}: {err['msg'][0].lower()}{err['msg'][1:]}"
+
+
+#: the configs shipped with vocalsep (in a checkout, vocalsep/configs is a link to the top-level configs/)
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def find_config(name: str | Path) -> Path:
+    """The config file ``name`` names: a path, when it exists; else a config shipped with vocalsep, by its
+    name with or without ``.yaml`` (``unet``, ``default.yaml``, ``ablations/short``, ``configs/unet.yaml``)."""
+    path = Path(name)
+    if path.exists() or path.is_absolute():
+        return path
+    rel = Path(*path.parts[1:]) if path.parts[0] == "configs" and len(path.parts) > 1 else path
+    for candidate in (rel, rel.with_name(rel.name + ".yaml")):
+        if (CONFIG_DIR / candidate).is_file():
+            return CONFIG_DIR / candidate
+    shipped = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    folders = sorted(f"{p.name}/..." for p in CONFIG_DIR.iterdir() if p.is_dir()) if CONFIG_DIR.is_dir() else []
+    raise VocalsepError(f"{name}: no such config file, nor a config shipped with vocalsep "
+                        f"({', '.join(shipped + folders) or 'none found'})")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Read a YAML config (or the defaults when ``path`` is None) and apply ``{section: {key: value}}``.
 
+    ``path``: a file, or the name of a config shipped with vocalsep (see :func:`find_config`).
     A config may start from another: a top-level ``extends: other.yaml`` (a path relative to the file that
     names it) reads that file first, and this file's keys then replace its keys one by one, section by
     section (a list such as ``data.validation`` is replaced whole)."""
-    data = _read_yaml(Path(path)) if path is not None else {}
+    path = find_config(path) if path is not None else None
+    data = _read_yaml(path) if path is not None else {}
     _merge(data, overrides or {}, "config", skip_none=True)
     return Config.from_dict(data, source=str(path) if path else "config")
 

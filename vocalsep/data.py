@@ -241,7 +241,7 @@ def _discover_musdb(root: Path, subset: str | None, cache_dir: Path | None, subt
         tracks = {Path(t.path).resolve(): t for t in db.tracks}
         from tqdm import tqdm
 
-        log.info("decoding %d MUSDB18 tracks once into %s", len(todo), cache)
+        log.info("decoding %d MUSDB18 track%s once into %s", len(todo), "s"[:len(todo) != 1], cache)
 
         def one(p: Path) -> None:
             try:
@@ -254,7 +254,8 @@ def _discover_musdb(root: Path, subset: str | None, cache_dir: Path | None, subt
                 log.warning("%s: cannot decode (%s); song skipped", p, msg)
 
         with ThreadPoolExecutor(max(1, workers, os.cpu_count() or 1)) as ex:
-            for _ in tqdm(ex.map(one, todo), total=len(todo), desc="decoding MUSDB18", unit="track", leave=False):
+            for _ in tqdm(ex.map(one, todo), total=len(todo), desc="decoding MUSDB18", unit="track", leave=False,
+                          disable=None):  # no bar when stderr is not a terminal
                 pass
     songs = []
     for p, folder in folders.items():
@@ -296,7 +297,7 @@ def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None 
         songs = _discover_stems(root)
     if not songs:
         raise VocalsepError(f"{root}: no usable songs found (as a {kind} data set)")
-    log.info("%s: %d songs (%s)", root, len(songs), kind)
+    log.info("%s: %d song%s (%s)", root, len(songs), "s"[:len(songs) != 1], kind)
     return songs
 
 

@@ -34,6 +34,7 @@ from .audio import quiet_stderr
 from .checks import model_settings, read_member, weight_shapes
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .extras import import_tensorflow, require
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default.vsep"
@@ -270,7 +271,8 @@ class KerasRunner:
     name = "keras"
 
     def __init__(self, mf: ModelFile, batch: int = 8):
-        import tensorflow as tf
+        require("train", "the keras backend (--backend keras)")
+        tf = import_tensorflow()
 
         if not mf.weights:  # never run a network without its trained weights
             raise VocalsepError(f"{mf.path or 'model'}: the Keras backend needs the model's weights, "

@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from .inputs import Job, collect_inputs, duration, output_name, stays_inside  # 
 from .model import ModelFile, default_model_path, litert_available, make_runner
 
 STEMS = ("vocals", "accompaniment")
+#: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
+MAX_CHANNELS = 8
 
 
 #: window of the full-resolution STFT that the mask is applied to, in seconds (rounded to a power of two
@@ -216,11 +219,15 @@ class Separator:
         return max(1, int(round(self.block_seconds * sr))), int(round(self.overlap_seconds * sr))
 
     # -- public API ------------------------------------------------------------------------------------
-    def separate(self, x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    def separate(self, x: np.ndarray, sample_rate: int, channels_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Separate an array.
 
-        x: (samples, channels) or (samples,) float, any rate.  Returns (vocals, accompaniment), each
-        float32 of x's shape; vocals + accompaniment == x (up to float32 rounding).
+        x: (samples, channels) or (samples,) float, any rate: samples first, as soundfile reads them
+        (``always_2d=True``).  ``channels_first=True`` takes (channels, samples) instead, the convention of
+        torchaudio, Demucs and Open-Unmix, and returns that shape.  A shape that is more likely the other
+        convention (more than 8 channels, or more channels than samples beyond stereo) is refused.
+        Returns (vocals, accompaniment), each float32 of x's shape; vocals + accompaniment == x (up to
+        float32 rounding).
         """
         sample_rate = check_rate(sample_rate)
         try:
@@ -231,8 +238,16 @@ class Separator:
         if mono:
             x = x[:, None]
         if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise VocalsepError(f"x: expected audio of shape (samples, channels) with samples and channels > 0, "
-                                f"got {x.shape}")
+            raise VocalsepError(f"x: expected audio of shape {'(channels, samples)' if channels_first else '(samples, channels)'}"
+                                f" or (samples,) with samples and channels > 0, got {x.shape}")
+        if channels_first and not mono:
+            voc, acc = self.separate(np.ascontiguousarray(x.T), sample_rate)
+            return voc.T, acc.T
+        n, c = x.shape
+        if c > MAX_CHANNELS or (c > 2 and c > n):
+            raise VocalsepError(f"audio of shape {x.shape} would be {n} samples of {c} channels: separate() takes "
+                                f"(samples, channels) with at most {MAX_CHANNELS} channels; for (channels, samples) "
+                                f"audio pass channels_first=True")
         if not np.isfinite(x).all():
             raise VocalsepError("audio contains NaN or infinite samples")
         pieces = self._stream(audio.array_blocks(x, *self._block_sizes(sample_rate)), sample_rate)
@@ -330,6 +345,11 @@ def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray) -> None:
     writers["accompaniment"].write(mix - voc)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _mid(x: np.ndarray) -> np.ndarray:
     """Mean of the channels, (samples, 1) float32, for (samples, channels) float32 (as a matrix product:
     numpy's mean over a short last axis is several times slower)."""
@@ -345,13 +365,16 @@ class Outcome:
 
 
 def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
-              progress: bool = True, echo=None, report_failures: bool = True) -> list[Outcome]:
+              progress: bool | None = True, echo=None, report_failures: bool = True, quiet: bool = False,
+              verbose: bool = False) -> list[Outcome]:
     """Separate every job into ``out_root/<job.name>/``; one failure never stops the batch.
 
-    Prints a progress bar and a closing summary that names each failure; with ``report_failures=False``
-    a run with failures prints nothing more and clears its bar (the caller reports them: one song's error
-    is one line).  Returns the failed outcomes (empty when all went well), each message starting with
-    the input's path.
+    Prints (on stderr, or through ``echo``) a progress bar (``progress=None``: only when stderr is a
+    terminal) and a closing summary that names each failure; with ``report_failures=False`` a run with
+    failures prints nothing more and clears its bar (the caller reports them: one song's error is one
+    line).  ``quiet``: no summary and no "skipped" notes unless something failed; ``verbose``: a line per
+    file done.  Returns the failed outcomes (empty when all went well), each message starting with the
+    input's path.
     """
     from tqdm import tqdm
 
@@ -366,9 +389,10 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
     outcomes: list[Outcome] = []
     durations = [duration(job.path) for job in jobs]
     ends = list(itertools.accumulate(durations))
-    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=None if progress is None else not progress,
+               dynamic_ncols=True, file=sys.stderr,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]{postfix}")
-    say = echo or bar.write
+    say = echo or (lambda msg: bar.write(msg, file=sys.stderr))
 
     def advance(seconds: float, end: float) -> None:
         bar.n = min(bar.n + seconds, end)  # header lengths can be estimates: never run past this file's end
@@ -386,16 +410,20 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
             outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
         elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":
             outcomes.append(Outcome(job, "skipped"))
-            say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
+            if not quiet:
+                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
         else:
             seen[job.name] = job.path
             try:
                 sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
                                   progress=lambda sec, end=end: advance(sec, end))
                 outcomes.append(Outcome(job, "done"))
+                if verbose:
+                    say(f"{job.path}: separated into {out_root / job.name}")
             except outputs.OutputsExist:  # another run finished this song meanwhile
                 outcomes.append(Outcome(job, "skipped"))
-                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
+                if not quiet:
+                    say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
             except VocalsepError as e:
                 outcomes.append(Outcome(job, "failed", str(e)))
             except (OSError, MemoryError) as e:
@@ -410,9 +438,11 @@ def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = 
     bar.close()
     if failed and not report_failures:
         return failed
+    if quiet and not failed:
+        return failed
     done = sum(o.status == "done" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    summary = f"Separated {done} of {len(jobs)} file(s) into {out_root} in {time.perf_counter() - t0:.1f} s"
+    summary = f"Separated {done} of {_count(len(jobs), 'file')} into {out_root} in {time.perf_counter() - t0:.1f} s"
     if skipped:
         summary += f"; {skipped} skipped (outputs exist)"
     if failed:

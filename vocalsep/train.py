@@ -232,7 +232,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     # data first (no TensorFlow needed): a problem with it shows at once
     songs = datamod.discover_all(cfg.data)
     train_songs, val_songs = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
-    log.info("%d training songs, %d validation songs", len(train_songs), len(val_songs))
+    log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
+             len(val_songs), "s"[:len(val_songs) != 1])
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
     val_mix, val_voc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model, cfg.data.validation_patches)
     val_audio = datamod.validation_audio(val_songs, cfg.spectral, t.validation_songs_sdr)

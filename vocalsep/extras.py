@@ -1,0 +1,55 @@
+"""The optional parts of the install: ``pip install vocalsep`` is what separation needs; training and
+evaluation come with the extras ``[train]`` and ``[eval]`` (pyproject.toml).  A command whose extra is
+missing says so in one line, before it imports anything."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from .errors import VocalsepError
+
+#: extra -> (what it is called in messages, the modules it brings)
+EXTRAS = {
+    "train": ("training", ("tensorflow", "keras")),
+    "eval": ("evaluation", ("museval", "mir_eval")),
+}
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:
+    """VocalsepError ``WHAT: needs the <extra> extra: pip install "vocalsep[<extra>]"`` unless the extra's
+    modules (or just ``modules`` of it) are installed."""
+    name, default = EXTRAS[extra]
+    missing = [m for m in (modules or default) if not installed(m)]
+    if missing:
+        raise VocalsepError(f'{what}: needs the {name} extra ({", ".join(missing)} not installed): '
+                            f'pip install "vocalsep[{extra}]"')
+
+
+def import_tensorflow():
+    """``import tensorflow``, without the banners that its C++ libraries print on stderr while they load
+    (absl's "All log messages before absl::InitializeLog() ...", oneDNN's and the CUDA stub's notes, which
+    TF_CPP_MIN_LOG_LEVEL no longer silences), and with absl's Python logging at errors only."""
+    import os
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        from .audio import quiet_stderr
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_stderr():
+            import tensorflow  # noqa: F401
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+    return sys.modules["tensorflow"]
