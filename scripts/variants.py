@@ -6,6 +6,8 @@ a cost in speed that is measured and stated (docs/choices.md).
 ``power-P``   the model's masks raised to P (< 1 softer, > 1 sharper);
 ``shifts-N``  test-time augmentation as in Demucs: the masks of the input and of N - 1 copies delayed by a
               fraction of a patch hop, realigned and averaged (N times the network's time);
+``slope-S``   the band above the model's: its top half-octave's mean mask m raised to 1 + S x octaves above
+              it (vocalsep.separate.HIGH_BAND_SLOPE is the default; slope-0 is 0.1.0's rule);
 ``wiener``    a multichannel Wiener filter (norbert, one EM iteration, as Open-Unmix does): the mask gives
               each channel's vocal and accompaniment magnitudes, norbert's EM then uses the stereo image
               (the spatial covariance of each source) to estimate both from the mixture.
@@ -46,7 +48,7 @@ class Variant(Separator):
         n_fft, hop = full_band_stft_params(sr)
         X = np.stack([spectral.stft(x[:, c], n_fft, hop) for c in range(x.shape[1])], axis=-1)  # (bins, frames, ch)
         M = spectral.upsample_mask(masks[0], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft,
-                                   X.shape[1], hop / sr, self.high_band_from_hz)
+                                   X.shape[1], hop / sr, self.high_band_from_hz, self.high_band_slope)
         mag = np.abs(X)
         v = np.stack([M[..., None] * mag, (1 - M[..., None]) * mag], axis=-1)  # (bins, frames, ch, 2)
         Y = norbert.wiener(v.transpose(1, 0, 2, 3).astype(np.float64), X.transpose(1, 0, 2).astype(np.complex128),
@@ -63,6 +65,8 @@ def make(name: str, model) -> Separator:
         return Variant(model, power=float(name.split("-", 1)[1]))
     if name.startswith("shifts-"):
         return Variant(model, shifts=int(name.split("-", 1)[1]))
+    if name.startswith("slope-"):
+        return Separator(model, high_band_slope=float(name.split("-", 1)[1]))
     if name == "wiener":
         return Variant(model, wiener=True)
     raise SystemExit(f"unknown variant {name!r}")

@@ -77,7 +77,7 @@ def straightforward_vocals(x: np.ndarray, sr: int) -> np.ndarray:
     import librosa
 
     from vocalsep import spectral
-    from vocalsep.separate import full_band_stft_params
+    from vocalsep.separate import HIGH_BAND_SLOPE, full_band_stft_params
 
     mf = ModelFile.load(default_model_path())
     sp, mc = mf.spectral, mf.model
@@ -102,7 +102,7 @@ def straightforward_vocals(x: np.ndarray, sr: int) -> np.ndarray:
     for c in range(x.shape[1]):
         X = librosa.stft(x[:, c], n_fft=n_fft, hop_length=hop, **stft)
         M = spectral.upsample_mask(mask, sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft,
-                                   X.shape[1], hop / sr, sp.sample_rate / 2 ** 1.5)
+                                   X.shape[1], hop / sr, sp.sample_rate / 2 ** 1.5, HIGH_BAND_SLOPE)
         vocals[:, c] = librosa.istft(X * M, n_fft=n_fft, hop_length=hop, length=len(x), center=True)
     return vocals
 

@@ -251,8 +251,8 @@ def test_a_full_output_disk_blames_the_output_and_the_batch_goes_on(tiny_model, 
     r = subprocess.run([sys.executable, "-c", WRITE_LIMIT, "separate", str(tmp_path / "music"), "-o", str(out),
                         "--model", str(tiny_model)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
-    lines = [line.strip() for line in r.stdout.splitlines() if line.strip().startswith(str(tmp_path / "music"))]
-    assert len(lines) == 2, r.stdout  # both songs were tried
+    lines = [line.strip() for line in r.stderr.splitlines() if line.strip().startswith(str(tmp_path / "music"))]
+    assert len(lines) == 2, r.stderr  # both songs were tried (failures go to stderr)
     for line, song in zip(lines, "ab"):
         assert f"{out / song}/vocals.wav: could not be written" in line and "decoded" not in line
     assert not list(out.rglob("*.wav")) and not parts(out)

@@ -86,24 +86,31 @@ def test_full_band_survives(tiny_model, rng):
     sr = 44100
     t = np.arange(2 * sr) / sr
     x = (0.3 * np.sin(2 * np.pi * 12000 * t) + 0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)[:, None]
-    sep = Separator(tiny_model)
-    sep.runner = ConstantMask(0.25)
-    v, a = sep.separate(x, sr)
 
     def band(y, lo, hi):
         spec = np.abs(np.fft.rfft(y[:, 0]))
         f = np.fft.rfftfreq(len(y), 1 / sr)
         return np.sum(spec[(f > lo) & (f < hi)] ** 2)
 
-    ratio = band(v, 8000, 20000) / band(x, 8000, 20000)
-    assert ratio == pytest.approx(0.25 ** 2, rel=0.02)
+    # 0.1.0's rule (slope 0): the top half-octave's mean mask everywhere above the model's band
+    flat = Separator(tiny_model, high_band_slope=0)
+    flat.runner = ConstantMask(0.25)
+    v, a = flat.separate(x, sr)
+    assert band(v, 8000, 20000) / band(x, 8000, 20000) == pytest.approx(0.25 ** 2, rel=0.02)
+    assert band(v + a, 8000, 20000) == pytest.approx(band(x, 8000, 20000), rel=1e-4)
+    # the default: that mask raised to 1 + 2 x octaves above the model's top bin (63 x 8192 / 128 = 4032 Hz)
+    sep = Separator(tiny_model)
+    sep.runner = ConstantMask(0.25)
+    v, a = sep.separate(x, sr)
+    gain = 0.25 ** (1 + 2 * np.log2(12000 / 4032))
+    assert band(v, 8000, 20000) / band(x, 8000, 20000) == pytest.approx(gain ** 2, rel=0.05)
     assert band(v + a, 8000, 20000) == pytest.approx(band(x, 8000, 20000), rel=1e-4)
 
 
 def test_block_seams_are_exact_for_a_constant_mask(tiny_model, rng):
     """Streaming in blocks with cross-fades adds nothing of its own: a constant mask gives exactly
     mask x input across every block border."""
-    sep = Separator(tiny_model, block_seconds=0.7, overlap_seconds=0.2)
+    sep = Separator(tiny_model, block_seconds=0.7, overlap_seconds=0.2, high_band_slope=0)  # one mask everywhere
     sep.runner = ConstantMask(0.4)
     x = make_audio(rng, 3.1, 22050, 2)
     v, _ = sep.separate(x, 22050)

@@ -51,4 +51,13 @@ def test_upsample_mask_interpolates_and_extends_high_band():
     # inside the band: linear interpolation of the model's bins (bin k at 4k Hz = model bin k/2)
     np.testing.assert_allclose(out[:127, 5], np.linspace(0, 1, 64)[0] + np.arange(127) / 2 / 63, atol=1e-5)
     # above the band: the mean of the mask over [256 Hz, 504 Hz] = model bins 32..63
-    np.testing.assert_allclose(out[127:, :], np.linspace(0, 1, 64)[32:].mean(), atol=1e-5)
+    m = np.linspace(0, 1, 64)[32:].mean()
+    np.testing.assert_allclose(out[127:, :], m, atol=1e-5)
+    # with a slope, that mean raised to 1 + slope x octaves above the band's top (504 Hz): at 1008 Hz (bin
+    # 252 of 4 Hz, out of range here) it would be m ** 3; at 796 Hz (bin 199), m ** (1 + 2 log2(796 / 504))
+    sloped = spectral.upsample_mask(model, model_bin_hz=8.0, model_hop_s=0.1, n_bins=200, bin_hz=4.0,
+                                    n_out_frames=37, hop_s=0.025, high_band_from_hz=256.0, high_band_slope=2.0)
+    np.testing.assert_allclose(sloped[:127], out[:127])  # the model's band is unchanged
+    f = np.arange(127, 200) * 4.0
+    np.testing.assert_allclose(sloped[127:, 3], m ** (1 + 2 * np.log2(f / 504.0)), rtol=1e-5)
+    assert sloped[199, 0] < sloped[127, 0] < m  # an uncertain mask (m ~ 0.75) fades with frequency

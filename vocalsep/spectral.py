@@ -114,15 +114,18 @@ def upsample_mask(
     n_out_frames: int,
     hop_s: float,
     high_band_from_hz: float,
+    high_band_slope: float = 0.0,
 ) -> np.ndarray:
     """Map a mask on the model's grid onto the grid of a full-resolution STFT.
 
     mask: (model_bins, model_frames) in [0, 1]; model bin k is at ``k * model_bin_hz`` Hz and model frame
     t at ``t * model_hop_s`` seconds.  Returns (n_bins, n_out_frames) float32 (the transpose of a
     C-contiguous array, like :func:`stft`'s output) for bins at ``k * bin_hz`` and frames at ``t * hop_s``.
-    Linear interpolation in time and frequency.  Above the model's band,
-    each frame's mask is the mean of its mask over [high_band_from_hz, top of the model's band]: the voice's
-    high partials and sibilants follow its activity at the top of the band the model sees.
+    Linear interpolation in time and frequency.  Above the model's band, each frame's mask is
+    ``m ** (1 + high_band_slope * log2(f / top))``, where m is the mean of its mask over [high_band_from_hz,
+    top of the model's band] and top that band's highest frequency: the voice's high partials and sibilants
+    follow its activity at the top of the band the model sees, and with a slope > 0 an uncertain mask fades
+    with each octave above it (cymbals and hi-hats fill that band) while a sure one (m near 1) stays.
     """
     model_bins, model_frames = mask.shape
     # time: fractional model frame for each output frame
@@ -146,5 +149,11 @@ def upsample_mask(
     out[:, :inside] = m_t[:, f0] * (1 - wf) + m_t[:, f1] * wf
     if inside < n_bins:
         lo = int(np.ceil(min(high_band_from_hz, top_hz) / model_bin_hz))
-        out[:, inside:] = m_t[:, lo:].mean(axis=1, keepdims=True)
+        m_bar = m_t[:, lo:].mean(axis=1, keepdims=True)  # (n_out_frames, 1)
+        if high_band_slope:
+            octaves = np.log2(np.arange(inside, n_bins) * bin_hz / top_hz).astype(np.float32)
+            # m ** e as exp(e * log m): one log per frame, one exp per bin (m = 0 stays 0)
+            out[:, inside:] = np.exp((1 + high_band_slope * octaves)[None, :] * np.log(np.maximum(m_bar, 1e-30)))
+        else:
+            out[:, inside:] = m_bar
     return out.T
