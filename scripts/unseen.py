@@ -99,7 +99,12 @@ def score_model(model: Path | None, fold: str, jobs: int, variant: str = "base")
     sys.path.insert(0, str(ROOT / "scripts"))
     import variants
 
-    est = ev.SeparatorEstimator(variants.make(variant, model), model)
+    if variant == "mixture":      # the floor: the mixture as both estimates
+        est = ev.MixtureEstimator()
+    elif variant == "oracle":     # the ceiling of a magnitude mask: the ideal ratio mask at full resolution
+        est = ev.OracleIRM()
+    else:
+        est = ev.SeparatorEstimator(variants.make(variant, model), model)
     mir1k = ev.load_tracks(DATA / "mir1k" / "train", "stems")
     unseen, heard = FOLDS[fold]
     out = {}
@@ -148,6 +153,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[],
                     help="post-processing to score (scripts/variants.py: power-P, shifts-N, wiener); repeatable; "
                          "default: base, separation as it ships")
+    ap.add_argument("--references", action="store_true",
+                    help="score the mixture (floor) and the oracle ratio mask (ceiling) in both folds' roles")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
@@ -176,6 +183,9 @@ def main() -> None:
         for variant in args.variant or ["base"]:
             rows.append((f"{model}" + ("" if variant == "base" else f", {variant}"),
                          {f: score_model(model, f, args.jobs, variant) for f in FOLDS}))
+    if args.references:
+        for ref in ("mixture", "oracle"):
+            rows.append((f"({ref})", {f: score_model(None, f, args.jobs, ref) for f in FOLDS}))
     if not rows:
         ap.error("nothing to do: give a recipe, --score NAME or --model FILE")
     print()

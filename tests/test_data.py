@@ -186,6 +186,21 @@ def test_augmentations(tmp_path):
         _, voc, acc = sampler.example(np.random.default_rng(i))
         pairs.add((int(voc.mean(1).argmax()), int(acc.mean(1).argmax())))
     assert len(pairs) == 4  # all four vocals/accompaniment combinations occur
+    # remix across data sets: with a second data set, a remixed example never pairs songs of one data set
+    other = tmp_path / "t"
+    write_song(other, "c", {"vocals": tone(2, 16000, 3000), "accompaniment": tone(2, 16000, 500)}, 16000)
+    songs2 = songs + data.discover(other)
+    assert {s.dataset for s in songs2} == {str(root), str(other)}
+    across = data.PatchSampler(songs2, SPEC, MODEL, DataConfig(gain_db=0, remix_probability=1.0, remix_across=True))
+    bin_hz = SPEC.sample_rate / SPEC.n_fft
+    first = {round(f / bin_hz) for f in (1000, 2000)}, {round(f / bin_hz) for f in (250, 125)}  # data set s
+    seen = set()
+    for i in range(30):
+        _, voc, acc = across.example(np.random.default_rng(i))
+        v, a = int(voc.mean(1).argmax()), int(acc.mean(1).argmax())
+        assert (v in first[0]) != (a in first[1])  # vocals of one data set, accompaniment of the other
+        seen.add((v, a))
+    assert len(seen) == 4  # both directions: s's voices over t's accompaniment (2) and t's over s's (2)
     # silent vocals
     sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig(silent_vocals_probability=1.0, remix_probability=0))
     _, voc, acc = sampler.example(np.random.default_rng(0))

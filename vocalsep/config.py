@@ -76,6 +76,8 @@ class DataConfig:
     channel_swap: the network is mono, so for stereo songs this takes the left, the right or the mid
         channel at random per example; off: always the mid.
     remix_probability: probability that an example's vocals come from another song than its accompaniment.
+    remix_across: a remixed example takes its accompaniment from another data set than its vocals (MIR-1K
+        voices over MUSDB18 accompaniment and the reverse), when there is more than one.
     silent_vocals_probability: probability of an example with no vocals at all (teaches the network silence).
     pitch_shift, formant_shift: largest shift (semitones, either way) of the vocals' pitch (formants kept) and
         of their formants (pitch kept); 0 turns it off.  See :mod:`vocalsep.augment`.
@@ -99,6 +101,7 @@ class DataConfig:
     gain_db: float = 3.0
     channel_swap: bool = True
     remix_probability: float = 0.25
+    remix_across: bool = False
     silent_vocals_probability: float = 0.0
     pitch_shift: float = 0.0
     formant_shift: float = 0.0

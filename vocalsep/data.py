@@ -24,6 +24,7 @@ read, so memory does not grow with the number of songs.  Nothing here imports Te
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -67,6 +68,7 @@ class Song:
     channels: int
     length: int                     # samples per channel
     kind: str = "stems"
+    dataset: str = ""               # the data set folder it was found in (DataConfig.remix_across)
 
 
 # ------------------------------------------------------------------------------------------------ discovery
@@ -297,6 +299,7 @@ def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None 
         songs = _discover_stems(root)
     if not songs:
         raise VocalsepError(f"{root}: no usable songs found (as a {kind} data set)")
+    songs = [dataclasses.replace(s, dataset=str(root)) for s in songs]
     log.info("%s: %d song%s (%s)", root, len(songs), "s"[:len(songs) != 1], kind)
     return songs
 
@@ -366,6 +369,8 @@ class PatchSampler:
         #: samples at the model rate whose centred STFT has exactly ``frames`` frames
         self.patch_len = (model.frames - 1) * spec.hop_length
         self.effects = VoiceEffects(data, spec.sample_rate)
+        #: per data set, the songs of the other data sets (remix_across; empty when there is only one)
+        self._others = {ds: [t for t in self.songs if t.dataset != ds] for ds in {t.dataset for t in self.songs}}
 
     # -- reading
 
@@ -403,8 +408,9 @@ class PatchSampler:
             y = np.pad(y, (0, self.patch_len - len(y)))
         return y
 
-    def _pick(self, rng: np.random.Generator) -> tuple[Song, int, int]:
-        song = self.songs[int(rng.integers(len(self.songs)))]
+    def _pick(self, rng: np.random.Generator, among: Sequence[Song] | None = None) -> tuple[Song, int, int]:
+        among = among or self.songs
+        song = among[int(rng.integers(len(among)))]
         n, _ = self._span(song.sample_rate)
         start = int(rng.integers(0, max(1, song.length - n + 1)))
         if song.channels >= 2 and self.data.channel_swap:
@@ -420,7 +426,7 @@ class PatchSampler:
             song, start, ch = self._pick(rng)
             vocals = self._source(song, song.vocals, start, ch, rng if self.effects.enabled else None)
             if d.remix_probability > 0 and len(self.songs) > 1 and rng.random() < d.remix_probability:
-                song2, start2, ch2 = self._pick(rng)
+                song2, start2, ch2 = self._pick(rng, self._others[song.dataset] if d.remix_across else None)
                 acc = self._source(song2, song2.accompaniment, start2, ch2)
             else:
                 acc = self._source(song, song.accompaniment, start, ch)
