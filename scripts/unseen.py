@@ -70,11 +70,11 @@ def fold_config(recipe: Path, fold: str, seed: int | None, steps: int | None) ->
                            "data": {"validation": unseen + heard + previews()}, "train": train}, sort_keys=False)
 
 
-def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None) -> None:
+def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, folds=tuple(FOLDS)) -> None:
     """Train the folds that have no model.vsep yet, side by side, each logging to <fold>.log."""
     out.mkdir(parents=True, exist_ok=True)
     procs = []
-    for fold in FOLDS:
+    for fold in folds:
         if (out / fold / "model.vsep").exists():
             print(f"{out / fold}: trained already", flush=True)
             continue
@@ -130,7 +130,7 @@ def table(rows: list[tuple[str, dict]]) -> str:
     head = "| run | fold | unseen singer GNSDR | heard singer GNSDR | 14 previews SDR | SiSEC 2011 SDR | MUSDB18-HQ SDR |"
     lines = [head, "|" + "---|" * 7]
     for label, scores in rows:
-        for fold in list(FOLDS) + ["mean"]:
+        for fold in [f for f in FOLDS if f in scores] + (["mean"] if all(f in scores for f in FOLDS) else []):
             if fold == "mean":
                 s = {k: {t: {m: sum(scores[f][k][t][m] for f in FOLDS) / len(FOLDS) for m in (metric,)}
                          for t in ("vocals", "accompaniment")} for k, metric in COLUMNS}
@@ -153,6 +153,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[],
                     help="post-processing to score (scripts/variants.py: power-P, shifts-N, wiener); repeatable; "
                          "default: base, separation as it ships")
+    ap.add_argument("--fold", action="append", choices=list(FOLDS), default=[],
+                    help="only this fold (repeatable; default: both): a run cut short, or a quick look")
     ap.add_argument("--references", action="store_true",
                     help="score the mixture (floor) and the oracle ratio mask (ceiling) in both folds' roles")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
@@ -161,10 +163,11 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     names = list(args.score)
+    folds = args.fold or list(FOLDS)
     if args.recipe:
         if not args.name:
             ap.error("a recipe needs --name")
-        train_folds(args.recipe, args.runs / args.name, args.seed, args.steps)
+        train_folds(args.recipe, args.runs / args.name, args.seed, args.steps, folds)
         names.append(args.name)
     rows = []
     for name in names:
@@ -172,7 +175,7 @@ def main() -> None:
         scores = json.loads(path.read_text()) if path.exists() else {}  # variant -> fold -> figures
         for variant in args.variant or ["base"]:
             got = scores.setdefault(variant, {})
-            for fold in FOLDS:
+            for fold in folds:
                 if fold not in got:
                     t = time.time()
                     got[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs, variant)
@@ -182,10 +185,10 @@ def main() -> None:
     for model in args.model:
         for variant in args.variant or ["base"]:
             rows.append((f"{model}" + ("" if variant == "base" else f", {variant}"),
-                         {f: score_model(model, f, args.jobs, variant) for f in FOLDS}))
+                         {f: score_model(model, f, args.jobs, variant) for f in folds}))
     if args.references:
         for ref in ("mixture", "oracle"):
-            rows.append((f"({ref})", {f: score_model(None, f, args.jobs, ref) for f in FOLDS}))
+            rows.append((f"({ref})", {f: score_model(None, f, args.jobs, ref) for f in folds}))
     if not rows:
         ap.error("nothing to do: give a recipe, --score NAME or --model FILE")
     print()
