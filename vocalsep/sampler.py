@@ -4,6 +4,7 @@ validation patches and audio.  Nothing here imports TensorFlow."""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Sequence
 
@@ -17,9 +18,20 @@ from .errors import VocalsepError
 if TYPE_CHECKING:
     from .data import Song
 
+log = logging.getLogger("vocalsep.data")
+
 #: a stereo song's channel, chosen per example: 0 left, 1 right, 2 the mid
 MID = 2
 _MID = MID
+
+
+class _Unreadable(VocalsepError):
+    """A stem of ``song`` failed to read while drawing an example (``message``: the one-line reason)."""
+
+    def __init__(self, song: "Song", message: str):
+        super().__init__(message)
+        self.song = song
+        self.message = message
 
 
 class PatchSampler:
@@ -27,6 +39,12 @@ class PatchSampler:
 
     One example: magnitudes (freq_bins, frames) float32 of the mixture, the vocals and the accompaniment of
     a patch of ``frames`` centred STFT frames at the model's rate, all divided by the mixture's maximum.
+
+    A song whose stem fails to read while drawing (a file cut short or damaged after discovery) is left
+    out: ``report`` gets a one-line warning naming the file, the song's flag in ``dead`` (one byte per song,
+    nonzero: left out; a shared array when worker processes share it) is set, the song is never drawn again,
+    and the example is drawn again from the songs left.  With no song left, drawing raises
+    :class:`VocalsepError`.  With every song readable, an example is a function of the generator's state only.
     """
 
     def __init__(self, songs: Sequence[Song], spec: SpectralConfig, model: ModelConfig, data: DataConfig):
@@ -39,6 +57,19 @@ class PatchSampler:
         #: samples at the model rate whose centred STFT has exactly ``frames`` frames
         self.patch_len = (model.frames - 1) * spec.hop_length
         self.effects = VoiceEffects(data, spec.sample_rate)
+        self.dead = bytearray(len(self.songs))
+        self.report = log.warning
+        self._last_failure = ""
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["dead"] = bytearray(self.dead)  # a shared array travels separately (see batches.BatchStream)
+        state["report"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.report = log.warning
 
     # -- reading
 
@@ -56,7 +87,10 @@ class PatchSampler:
         n, margin = self._span(song.sample_rate)
         total = None
         for p in paths:
-            x, _ = audio.read_excerpt(p, start, n)
+            try:
+                x, _ = audio.read_excerpt(p, start, n, length=song.length)
+            except VocalsepError as e:
+                raise _Unreadable(song, str(e)) from None
             if x.shape[1] == 1:
                 m = x[:, 0]
             elif channel == _MID:
@@ -76,8 +110,23 @@ class PatchSampler:
             y = np.pad(y, (0, self.patch_len - len(y)))
         return y
 
+    def _alive(self) -> np.ndarray:
+        """Indices of the songs not left out."""
+        return np.flatnonzero(np.frombuffer(self.dead, dtype=np.uint8) == 0)
+
+    def _drop(self, song: "Song", message: str) -> None:
+        """Leave ``song`` out of the draws from now on, with a warning."""
+        i = next(i for i, s in enumerate(self.songs) if s is song)
+        self.dead[i] = 1
+        self._last_failure = message
+        left = len(self._alive())
+        self.report(f"{message}; song {song.name!r} left out of training ({left} of {len(self.songs)} songs left)")
+
     def _pick(self, rng: np.random.Generator) -> tuple[Song, int, int]:
-        song = self.songs[int(rng.integers(len(self.songs)))]
+        alive = self._alive()
+        if len(alive) == 0:
+            raise VocalsepError(f"no training song is left: every one failed to read (the last: {self._last_failure})")
+        song = self.songs[int(alive[int(rng.integers(len(alive)))])]
         n, _ = self._span(song.sample_rate)
         start = int(rng.integers(0, max(1, song.length - n + 1)))
         if song.channels >= 2 and self.data.channel_swap:
@@ -117,7 +166,13 @@ class PatchSampler:
         return mix * scale, v * scale, a * scale
 
     def example(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.magnitudes(*self.waveforms(rng))
+        """(mixture, vocals, accompaniment) magnitudes of one example, each (freq_bins, frames) float32; an
+        unreadable song is left out (see the class) and the example drawn again, ``rng`` going on."""
+        while True:
+            try:
+                return self.magnitudes(*self.waveforms(rng))
+            except _Unreadable as e:
+                self._drop(e.song, e.message)
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mixture, vocals, accompaniment), each (size, freq_bins, frames, 1) float32."""
@@ -176,7 +231,7 @@ def validation_audio(songs: Sequence[Song], spec: SpectralConfig, count: int, ma
         start = (s.length - n) // 2
         parts = []
         for paths in (s.vocals, s.accompaniment):
-            x = sum(audio.read_excerpt(p, start, n)[0].mean(axis=1) for p in paths)
+            x = sum(audio.read_excerpt(p, start, n, length=s.length)[0].mean(axis=1) for p in paths)
             parts.append(audio.resample(x, s.sample_rate, spec.sample_rate))
         v, a = parts
         if np.abs(v).max() > 1e-4:
