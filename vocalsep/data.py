@@ -33,7 +33,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -104,75 +104,82 @@ def stems_group(name: str) -> str:
     return m.group(1) if m else name
 
 
-def _make_song(name: str, group: str, vocals: Sequence[Path], acc: Sequence[Path], kind: str) -> Song | None:
-    """Check the stems' headers; a Song, or None (with a warning naming the file) if they do not fit."""
+Skip = Callable[[str, str], None]
+
+
+def _warn_skip(name: str, reason: str) -> None:
+    log.warning("%s; song %r skipped", reason, name)
+
+
+def _make_song(name: str, group: str, vocals: Sequence[Path], acc: Sequence[Path], kind: str,
+               skip: Skip = _warn_skip) -> Song | None:
+    """Check the stems' headers; a Song, or None (``skip`` told the song's name and a one-line reason naming
+    the file) if they do not fit."""
     infos = []
     for p in list(vocals) + list(acc):
         try:
             infos.append(audio.info(p))
         except VocalsepError as e:
-            log.warning("%s; song %r skipped", e, name)
+            skip(name, str(e))
             return None
     first = infos[0]
     for i in infos[1:]:
         if i.sample_rate != first.sample_rate:
-            log.warning("%s: sample rate %d Hz differs from %s (%d Hz); song %r skipped",
-                        i.path, i.sample_rate, first.path.name, first.sample_rate, name)
+            skip(name, f"{i.path}: sample rate {i.sample_rate} Hz differs from {first.path.name} "
+                       f"({first.sample_rate} Hz)")
             return None
         if i.frames != first.frames:
-            log.warning("%s: length %d samples differs from %s (%d samples); song %r skipped",
-                        i.path, i.frames, first.path.name, first.frames, name)
+            skip(name, f"{i.path}: length {i.frames} samples differs from {first.path.name} ({first.frames} samples)")
             return None
     return Song(name, group, tuple(str(p) for p in vocals), tuple(str(p) for p in acc), first.sample_rate,
                 max(i.channels for i in infos), first.frames, kind)
 
 
-def _discover_stems(root: Path) -> list[Song]:
+def _discover_stems(root: Path, skip: Skip = _warn_skip) -> list[Song]:
     songs = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = _audio_files(d)
         if not files:
-            log.warning("%s: no audio files; folder skipped", d)
+            skip(d.name, f"{d}: no audio files")
             continue
         vocals = [f for f in files if f.name.lower().startswith("vocals")]
         acc = [f for f in files if not f.name.lower().startswith(("vocals", "mix"))]
         if not vocals:
-            log.warning("%s: missing vocals stem (vocals.*); song skipped", d / "vocals.*")
+            skip(d.name, f"{d / 'vocals.*'}: missing vocals stem (vocals.*)")
             continue
         if not acc:
-            log.warning("%s: missing accompaniment stem (accompaniment.* or other stems); song skipped",
-                        d / "accompaniment.*")
+            skip(d.name, f"{d / 'accompaniment.*'}: missing accompaniment stem (accompaniment.* or other stems)")
             continue
-        song = _make_song(d.name, stems_group(d.name), vocals, acc, "stems")
+        song = _make_song(d.name, stems_group(d.name), vocals, acc, "stems", skip)
         if song:
             songs.append(song)
     return songs
 
 
-def _discover_ccmixter(root: Path) -> list[Song]:
+def _discover_ccmixter(root: Path, skip: Skip = _warn_skip) -> list[Song]:
     songs = []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         voc, acc = d / "source-02.wav", d / "source-01.wav"
         missing = [p for p in (voc, acc) if not p.exists()]
         if missing:
-            log.warning("%s: missing stem; song skipped", missing[0])
+            skip(d.name, f"{missing[0]}: missing stem")
             continue
-        song = _make_song(d.name, d.name, [voc], [acc], "ccmixter")
+        song = _make_song(d.name, d.name, [voc], [acc], "ccmixter", skip)
         if song:
             songs.append(song)
     return songs
 
 
-def _discover_musdb_hq(root: Path, subset: str | None) -> list[Song]:
+def _discover_musdb_hq(root: Path, subset: str | None, skip: Skip = _warn_skip) -> list[Song]:
     songs = []
     for folder in _subsets(root, subset):
         for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             stems = [d / f"{s}.wav" for s in ("vocals", "drums", "bass", "other")]
             missing = [p for p in stems if not p.exists()]
             if missing:
-                log.warning("%s: missing stem; song skipped", missing[0])
+                skip(d.name, f"{missing[0]}: missing stem")
                 continue
-            song = _make_song(d.name, d.name, stems[:1], stems[1:], "musdb-hq")
+            song = _make_song(d.name, d.name, stems[:1], stems[1:], "musdb-hq", skip)
             if song:
                 songs.append(song)
     return songs
@@ -263,11 +270,14 @@ def _discover_musdb(root: Path, subset: str | None, cache_dir: Path | None, subt
 
 
 def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None = None,
-             cache_subtype: str = "FLOAT", workers: int = 1, subset: str | None = None) -> list[Song]:
+             cache_subtype: str = "FLOAT", workers: int = 1, subset: str | None = None,
+             skipped: list[tuple[str, str]] | None = None) -> list[Song]:
     """The usable songs under ``path``; bad ones are skipped with a warning, none at all is an error.
 
     ``subset``: the MUSDB18 / MUSDB18-HQ subset folder to read (``train`` or ``test``); None: ``train``
     when there is one, else ``test``.  Songs are sorted by name within each subset.
+    ``skipped``: a list that gets (song name, one-line reason naming the file) for each song skipped, instead
+    of the warnings (evaluation counts them); then an empty result is an error only when nothing was skipped.
     """
     root = Path(path)
     if kind not in ("auto",) + KINDS:
@@ -280,16 +290,17 @@ def discover(path: str | Path, kind: str = "auto", cache_dir: str | Path | None 
     if kind in ("musdb", "musdb-hq") and subset and not (root / subset).is_dir() and not (
             kind == "musdb" and root.name == subset):
         raise VocalsepError(f"{root / subset}: no such folder (subset {subset!r} of a {kind} data set)")
+    skip = _warn_skip if skipped is None else (lambda name, reason: skipped.append((name, reason)))
     if kind == "musdb":
         songs = _discover_musdb(root, subset, Path(cache_dir).expanduser() if cache_dir else None, cache_subtype,
                                 workers)
     elif kind == "musdb-hq":
-        songs = _discover_musdb_hq(root, subset)
+        songs = _discover_musdb_hq(root, subset, skip)
     elif kind == "ccmixter":
-        songs = _discover_ccmixter(root)
+        songs = _discover_ccmixter(root, skip)
     else:
-        songs = _discover_stems(root)
-    if not songs:
+        songs = _discover_stems(root, skip)
+    if not songs and not skipped:
         raise VocalsepError(f"{root}: no usable songs found (as a {kind} data set)")
     log.info("%s: %d song%s (%s)", root, len(songs), "s"[:len(songs) != 1], kind)
     return songs

@@ -17,6 +17,10 @@ Two protocols:
     (and GSDR) are means over clips weighted by clip length.  Clips whose reference (or estimate) is
     all zeros cannot be scored by bss_eval and are left out with a warning.
 
+A track whose references cannot be used (a stem missing, unreadable, not fitting the others, or holding
+NaN or infinite samples) is left out as an error naming the file, like a track whose estimate fails, and
+``vocalsep evaluate`` then exits 1.
+
 Estimators are callables ``estimator(track: TrackAudio) -> (vocals, accompaniment)``, both of the mixture's
 shape; an object with a ``.separate(audio, sample_rate)`` method (a :class:`vocalsep.separate.Separator`)
 is wrapped automatically.  References: :class:`MixtureEstimator` (the mixture as both estimates: the
@@ -98,6 +102,8 @@ def _read_same(groups: Sequence[Sequence[str | Path]]) -> tuple[list[np.ndarray]
         total = None
         for p in map(Path, group):
             x, sr = audio_io.read(p)
+            if not np.all(np.isfinite(x)):
+                raise VocalsepError(f"{p}: holds NaN or infinite samples (a reference stem)")
             if first is None:
                 first, rate = (p, x), sr
             elif sr != rate:
@@ -126,6 +132,18 @@ class SongTrack:
 
 
 @dataclass
+class BrokenTrack:
+    """A song that :func:`data.discover` could not use (``reason``: one line naming the file): loading it
+    raises VocalsepError(reason), so that evaluation counts it as left out."""
+
+    name: str
+    reason: str
+
+    def load(self) -> TrackAudio:
+        raise VocalsepError(self.reason)
+
+
+@dataclass
 class MusdbTrack:
     """A track of the ``musdb`` package (MUSDB18 stems); decoded with ffmpeg when loaded."""
 
@@ -146,15 +164,18 @@ def load_tracks(root: str | Path, dataset: str = "auto", subset: str = "test") -
     """The tracks of a data set, sorted by name, not yet decoded (each has ``.name`` and ``.load()``).
 
     The layouts are :func:`data.discover`'s (``subset``: the MUSDB18 / MUSDB18-HQ folder to read); MUSDB18
-    stems are read through the ``musdb`` package, with their own mixture stream.  Songs whose stems do not
-    fit together are left out with a warning.
+    stems are read through the ``musdb`` package, with their own mixture stream.  A song whose stems are
+    missing, unreadable or do not fit together is a :class:`BrokenTrack`, left out when it is evaluated.
     """
     root = Path(root)
     if dataset not in DATASETS:
         raise VocalsepError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
     kind = detect_kind(root, subset) if dataset == "auto" else dataset
     if kind != "musdb":
-        return sorted((SongTrack(s.name, s) for s in discover(root, kind, subset=subset)), key=lambda t: t.name)
+        skipped: list[tuple[str, str]] = []
+        tracks: list = [SongTrack(s.name, s) for s in discover(root, kind, subset=subset, skipped=skipped)]
+        tracks += [BrokenTrack(name, reason) for name, reason in skipped]
+        return sorted(tracks, key=lambda t: t.name)
     try:
         import musdb
     except Exception as e:  # musdb needs ffmpeg (through stempeg)
@@ -458,6 +479,14 @@ def _nanmedian(x) -> float:
     return float(np.median(x)) if x.size else float("nan")
 
 
+def _check_references(track: TrackAudio) -> None:
+    """The references and the mixture must be finite (else NaN would be blamed on the estimates)."""
+    for what, x in (("vocals reference", track.vocals), ("accompaniment reference", track.accompaniment),
+                    ("mixture", track.mixture)):
+        if not np.all(np.isfinite(x)):
+            raise VocalsepError(f"{track.name}: the {what} holds NaN or infinite values")
+
+
 def _check_estimates(track: TrackAudio, vocals: np.ndarray, accompaniment: np.ndarray) -> None:
     for target, est in zip(TARGETS, (vocals, accompaniment)):
         if est.shape != track.mixture.shape:
@@ -551,6 +580,7 @@ def _run(kind: str, tracks: Sequence, estimator, jobs: int, progress: bool, log,
             bar.set_postfix_str(name[:40], refresh=False)
             try:
                 ta = track.load().head(seconds)
+                _check_references(ta)
                 v, a = estimator(ta)
                 v, a = np.asarray(v, dtype=np.float32), np.asarray(a, dtype=np.float32)
                 _check_estimates(ta, v, a)
