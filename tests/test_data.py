@@ -286,12 +286,13 @@ def test_a_song_cut_short_after_discovery_is_left_out(tmp_path, caplog, monkeypa
     with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
         with data.BatchStream(sampler, 4, seed=1, workers=workers) as stream:
             batches = [next(stream) for _ in range(6)]  # 24 examples: the bad song is met
+            assert list(stream.dead) == [1, 0, 0]
     assert all(b[0].shape == (4, MODEL.freq_bins, MODEL.frames, 1) and np.all(np.isfinite(b[0])) for b in batches)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and str(bad) in warnings[0] and "'singer_1_01' left out" in warnings[0]
     assert "2 of 3 songs left" in warnings[0]
-    # once left out, never drawn again: the same sampler reads only the good songs from now on
-    sampler.dead[0] = 1
+    # once left out, never drawn again: with the stream's flags, only the good songs are read from now on
+    sampler.dead = bytearray(stream.dead)
     read = []
     real = data.audio.read_excerpt
     monkeypatch.setattr(data.audio, "read_excerpt", lambda p, *a, **k: read.append(p) or real(p, *a, **k))

@@ -98,6 +98,8 @@ class BatchStream:
         self._k = 0
         self._closed = False
         self._warned: set[str] = set()
+        #: the songs' left-out flags (one byte per song of ``sampler``, nonzero: left out), as the workers set them
+        self.dead = sampler.dead
         if self.workers == 0:
             self._stop = threading.Event()
             self._tq: queue.Queue = queue.Queue(maxsize=prefetch)
@@ -124,7 +126,7 @@ class BatchStream:
         else:
             ctx = mp.get_context("spawn")  # never fork a process that may hold TensorFlow's threads
             self._queues = [ctx.Queue(maxsize=prefetch) for _ in range(self.workers)]
-            dead = ctx.Array("B", bytes(sampler.dead), lock=False)  # left-out flags shared by the workers
+            dead = self.dead = ctx.Array("B", bytes(sampler.dead), lock=False)  # shared by the workers
             self._procs = [ctx.Process(target=_worker_main,
                                        args=(sampler, batch_size, seed, start + w, self.workers, q, dead, os.getpid()),
                                        daemon=True, name=f"vocalsep-data-{w}")
