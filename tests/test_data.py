@@ -278,3 +278,66 @@ def test_musdb_preview_through_the_decode_cache(tmp_path):
     assert Path(songs[0].vocals[0]).stat().st_mtime_ns == mtime
     mix, voc, acc = data.PatchSampler(songs, SPEC, MODEL, DataConfig()).example(np.random.default_rng(0))
     assert mix.shape == (MODEL.freq_bins, MODEL.frames)
+
+
+# ------------------------------------------------------------------------------- faults while training
+
+
+def cut_short(path: Path, keep: int = 200) -> None:
+    """Keep the header and the first ``keep`` bytes of a wav file's data: a file cut short after discovery."""
+    with sf.SoundFile(path) as f:
+        header = path.stat().st_size - f.frames * f.channels * 2  # PCM_16
+    with open(path, "r+b") as f:
+        f.truncate(header + keep)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_song_cut_short_after_discovery_is_left_out(tmp_path, caplog, monkeypatch, workers):
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
+    songs = data.discover(stems_folder(tmp_path / "s", n=3))
+    bad = Path(songs[0].vocals[0])
+    cut_short(bad)
+    sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig(remix_probability=0))
+    with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
+        with data.BatchStream(sampler, 4, seed=1, workers=workers) as stream:
+            batches = [next(stream) for _ in range(6)]  # 24 examples: the bad song is met
+            assert list(stream.dead) == [1, 0, 0]
+    assert all(b[0].shape == (4, MODEL.freq_bins, MODEL.frames, 1) and np.all(np.isfinite(b[0])) for b in batches)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(bad) in warnings[0] and "'singer_1_01' left out" in warnings[0]
+    assert "2 of 3 songs left" in warnings[0]
+    # once left out, never drawn again: with the stream's flags, only the good songs are read from now on
+    sampler.dead = bytearray(stream.dead)
+    read = []
+    real = data.audio.read_excerpt
+    monkeypatch.setattr(data.audio, "read_excerpt", lambda p, *a, **k: read.append(p) or real(p, *a, **k))
+    sampler.batch(np.random.default_rng(0), 8)
+    assert read and str(bad) not in read
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_no_song_left_is_one_error(tmp_path, workers):
+    songs = data.discover(stems_folder(tmp_path / "s", n=2))
+    for s in songs:
+        cut_short(Path(s.accompaniment[0]), keep=0)
+    sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig(remix_probability=0))
+    with data.BatchStream(sampler, 2, seed=0, workers=workers) as stream:
+        with pytest.raises(VocalsepError, match=r"^no training song is left: every one failed to read \(the last: .*"
+                                                r"accompaniment\.wav"):
+            next(stream)
+
+
+def test_a_short_read_is_not_padded_with_silence(tmp_path):
+    """A stem cut short reads as an error, not as silence, where its header promised samples."""
+    root = stems_folder(tmp_path / "s", n=1)
+    (song,) = data.discover(root)
+    path = Path(song.vocals[0])
+    cut_short(path, keep=2000)  # 1000 samples left of 16000
+    x, _ = data.audio.read_excerpt(path, 0, 500, length=song.length)  # before the cut: fine
+    assert np.abs(x).max() > 0.1
+    with pytest.raises(VocalsepError, match=str(path)):
+        data.audio.read_excerpt(path, 800, 500, length=song.length)
+    with pytest.raises(VocalsepError, match=str(path)):
+        data.audio.read_excerpt(path, 5000, 500, length=song.length)
+    x, _ = data.audio.read_excerpt(path, 800, 500)  # without the length: padded, as before
+    assert x.shape == (500, 1)

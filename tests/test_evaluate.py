@@ -394,3 +394,48 @@ def test_split_follows_training_split(tmp_path):
     _, want = split_songs([SimpleNamespace(name=n, group=n.rsplit("_", 1)[0]) for n in names], [], 0.2)
     assert {t.name for t in val} == {s.name for s in want}
     assert [t.name for t in ev.split_tracks(tracks, "validation", ["bob_3"])] == ["bob_3_01", "bob_3_02"]
+
+
+# ------------------------------------------------------------------------------------ bad references
+
+
+def test_nan_in_a_reference_is_blamed_on_the_reference_file(tmp_path):
+    v, a = write_stems(tmp_path, "song", 3, seconds=1.0)
+    v[100:110] = np.nan
+    sf.write(tmp_path / "song" / "vocals.wav", v, SR, subtype="FLOAT")
+    msgs = []
+    res = ev.evaluate_museval(ev.load_tracks(tmp_path), ev.MixtureEstimator(), log=msgs.append)
+    assert res["n_tracks"] == 0 and res["n_left_out"] == 1 and res["left_out"][0]["kind"] == "error"
+    assert str(tmp_path / "song" / "vocals.wav") in msgs[0] and "reference" in msgs[0]
+    assert "estimate" not in msgs[0]
+    # arrays given directly: the track and the reference are named
+    track = make_track("t", 4, seconds=1.0)
+    track.accompaniment[5] = np.inf
+    msgs = []
+    ev.evaluate_mir1k([track], leaky, log=msgs.append)
+    assert msgs == ["error: t: the accompaniment reference holds NaN or infinite values (left out)"]
+
+
+def test_cli_corrupt_or_mismatched_reference_is_left_out_and_fails(tmp_path):
+    stems = tmp_path / "stems"
+    for i, name in enumerate(["a_ok", "b_corrupt", "c_mismatch", "d_ok"]):
+        write_stems(stems, name, 40 + i, seconds=1.0)
+    (stems / "b_corrupt" / "vocals.wav").write_bytes(b"RIFF not audio at all" * 20)
+    v, _ = signals(1, 0.5, channels=1)
+    sf.write(stems / "c_mismatch" / "accompaniment.wav", v, SR, subtype="FLOAT")  # half the length
+    out = tmp_path / "r.json"
+    res = run("--data", stems, "--method", "mixture", "--out", out, "--quiet")
+    assert res.exit_code == 1, res.output
+    err_lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(err_lines) == 2
+    assert any(str(stems / "b_corrupt" / "vocals.wav") in ln for ln in err_lines)
+    assert any(str(stems / "c_mismatch" / "accompaniment.wav") in ln and "length" in ln for ln in err_lines)
+    assert "median over 2 tracks, 2 left out" in res.output
+    d = json.loads(out.read_text())
+    assert d["n_tracks"] == 2 and d["n_left_out"] == 2
+    assert [x["name"] for x in d["left_out"]] == ["b_corrupt", "c_mismatch"]
+    assert all(x["kind"] == "error" for x in d["left_out"])
+    # every song broken: each reported, none scored
+    (stems / "a_ok" / "vocals.wav").write_bytes(b"")
+    res = run("--data", stems, "--method", "mixture", "--tracks", "a_ok", "--quiet")
+    assert res.exit_code == 1 and "a_ok" in res.output and "no track could be scored" in res.output

@@ -279,3 +279,47 @@ def test_config_extends_another(tmp_path):
 @pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].glob("configs/**/*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     load_config(path)
+
+
+def _cut_short(path: Path, keep: int) -> None:
+    """Keep the 44-byte header of a PCM_16 wav and ``keep`` bytes of its data (a file cut short mid-run)."""
+    with open(path, "r+b") as f:
+        f.truncate(44 + keep)
+
+
+def test_a_song_cut_short_mid_run_is_left_out_and_training_goes_on(tmp_path, stems, monkeypatch, caplog):
+    import logging
+
+    from vocalsep.train import train
+
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
+    songs = datamod.discover(stems)  # discovered whole; then a training song's stem is cut short
+    bad = stems / "singer_1_01" / "vocals.wav"
+    _cut_short(bad, 200)
+    monkeypatch.setattr(datamod, "discover_all", lambda cfg: songs)
+    cfg = tiny_cfg([stems])
+    cfg.data.validation = ["singer_2"]
+    with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
+        final = train(cfg, tmp_path / "run", progress=False)
+    assert ModelFile.load(final).info["steps"] == 6
+    assert any(str(bad) in r.getMessage() and "left out of training" in r.getMessage() for r in caplog.records)
+
+
+def test_no_song_left_mid_run_saves_and_stops_in_one_line(tmp_path, stems, monkeypatch):
+    songs = datamod.discover(stems)
+    for name in ("singer_1_01", "singer_1_02"):  # every training song
+        _cut_short(stems / name / "accompaniment.wav", 0)
+    monkeypatch.setattr(datamod, "discover_all", lambda cfg: songs)
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--data", str(stems), "--config", str(cfg_path), "--out", str(out),
+                                  "--validation", "singer_2"])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    last = r.output.strip().splitlines()[-1]
+    assert "no training song is left" in last and "accompaniment.wav" in last
+    assert "checkpoint and model saved" in last
+    assert ModelFile.load(out / "model.vsep").info["steps"] == 0
+    with np.load(out / "checkpoint.npz") as z:
+        assert json.loads(str(z["meta"]))["step"] == 0

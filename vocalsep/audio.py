@@ -133,10 +133,12 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
     return x, int(sr)
 
 
-def read_excerpt(path: str | Path, start: int, frames: int) -> tuple[np.ndarray, int]:
+def read_excerpt(path: str | Path, start: int, frames: int, length: int | None = None) -> tuple[np.ndarray, int]:
     """Read ``frames`` samples from sample ``start`` without decoding the rest (zero-padded at the end).
 
-    Returns ((frames, channels) float32, sample rate).
+    ``length``: the file's length in samples as known beforehand (:func:`info`); a read that ends before
+    sample ``min(start + frames, length)`` raises VocalsepError (the file was cut short since), instead of
+    being padded with silence.  Returns ((frames, channels) float32, sample rate).
     """
     path = Path(path)
     try:
@@ -146,6 +148,9 @@ def read_excerpt(path: str | Path, start: int, frames: int) -> tuple[np.ndarray,
             sr = f.samplerate
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
+    if length is not None and start + len(x) < min(start + frames, length):
+        raise VocalsepError(f"{path}: ends at sample {start + len(x)}, short of its length of {length} samples "
+                            "(the file was cut short or damaged)")
     if len(x) < frames:
         x = np.pad(x, ((0, frames - len(x)), (0, 0)))
     return x, int(sr)

@@ -23,6 +23,10 @@ model's rate by masking its STFT (``val_sdr``; a quick progress figure, not the 
 Batch ``k`` of the data stream is a function of (seed, k) only (see :class:`data.BatchStream`) and the
 checkpoint holds the dropout RNG state with the weights, so a run is repeatable with the same ``--seed``, and a
 resumed run sees the batches that an uninterrupted one would have seen.
+
+A training song whose stem fails to read mid-run (a file cut short or damaged after discovery) is left out
+with a warning naming the file, and training goes on with the others; with no song left (or a data worker
+failing) the checkpoint and the model are saved and :func:`train` raises :class:`VocalsepError` (one line).
 """
 
 from __future__ import annotations
@@ -343,12 +347,17 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     bar = tqdm(total=t.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
     t0 = time.time()
     interrupted = False
+    data_error: VocalsepError | None = None
     losses: list[float] = []
     ema = None
     try:
         with _sigterm_as_ctrl_c():
             while step < t.steps:
-                mix, voc, _ = next(stream)
+                try:
+                    mix, voc, _ = next(stream)
+                except VocalsepError as e:  # no song left, or a worker failed: save what was learnt, then stop
+                    data_error = e
+                    break
                 loss = float(train_step(mix, voc))
                 step = int(optimizer.iterations.numpy())
                 if not math.isfinite(loss):
@@ -398,4 +407,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     if interrupted:
         log.warning("checkpoint at step %d saved in %s; continue with --resume", step, ckpt_path)
         raise KeyboardInterrupt
+    if data_error is not None:
+        raise VocalsepError(f"{data_error}; training stopped at step {step}, checkpoint and model saved in {out_dir}")
     return final

@@ -1,0 +1,171 @@
+"""Estimators: callables ``estimator(track: TrackAudio) -> (vocals, accompaniment)``, both of the mixture's
+shape: the mixture (the floor), the oracle ideal ratio mask (a ceiling), a Separator, another tool's files."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import audio as audio_io
+from ..config import SpectralConfig
+from ..errors import VocalsepError
+from .tracks import TARGETS, TrackAudio, _find_audio
+
+
+class MixtureEstimator:
+    """The mixture as the estimate of both sources: the floor any method should beat."""
+
+    name = "mixture"
+
+    def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
+        return track.mixture, track.mixture
+
+    def describe(self) -> dict:
+        return {"method": self.name}
+
+
+def ideal_ratio_mask(track: TrackAudio, n_fft: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Apply M = |V| / (|V| + |A|) (1 - M for the accompaniment) to the mixture STFT, mixture phase, channel by
+    channel, with the shared :func:`vocalsep.spectral.stft` / :func:`~vocalsep.spectral.istft`.  Bins where
+    both references are zero get M = 0.5."""
+    from ..spectral import istft, stft
+
+    n = len(track.mixture)
+    vocals = np.empty(track.mixture.shape, dtype=np.float32)
+    accompaniment = np.empty(track.mixture.shape, dtype=np.float32)
+    for ch in range(track.mixture.shape[1]):
+        x = stft(track.mixture[:, ch], n_fft, hop)
+        v = np.abs(stft(track.vocals[:, ch], n_fft, hop))
+        a = np.abs(stft(track.accompaniment[:, ch], n_fft, hop))
+        den = v + a
+        mask = np.divide(v, den, out=np.full(den.shape, 0.5, dtype=np.float32), where=den > 0)
+        vocals[:, ch] = istft(mask * x, n_fft, hop, n)
+        accompaniment[:, ch] = istft((1 - mask) * x, n_fft, hop, n)
+    return vocals, accompaniment
+
+
+class OracleIRM:
+    """The oracle ideal ratio mask on the full-band STFT that separation applies its masks to.
+
+    The STFT runs at the data's own rate (no resampling), with the window and hop that separation uses
+    there (:func:`vocalsep.separate.full_band_stft_params`: 4096 / 1024 at 44.1 kHz, 2048 / 512 at 16 kHz),
+    so the IRM is an upper bound for magnitude-mask methods on that STFT.
+    ``spectral`` (the model's SpectralConfig) is recorded beside it; :meth:`describe` records the
+    (n_fft, hop) actually used at each rate.
+    """
+
+    name = "irm"
+
+    def __init__(self, spectral: SpectralConfig | None = None, source: str = "defaults"):
+        self.spectral = spectral or SpectralConfig()
+        self.source = source
+        self.used: dict[int, tuple[int, int]] = {}
+
+    def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
+        from ..separate import full_band_stft_params
+
+        n_fft, hop = self.used.setdefault(track.rate, full_band_stft_params(track.rate))
+        return ideal_ratio_mask(track, n_fft, hop)
+
+    def describe(self) -> dict:
+        return {"method": self.name, "spectral": asdict(self.spectral), "spectral_from": self.source,
+                "stft": {str(r): {"n_fft": n, "hop": h} for r, (n, h) in sorted(self.used.items())}}
+
+
+class SeparatorEstimator:
+    """Wraps an object with ``.separate(audio, sample_rate) -> (vocals, accompaniment)`` (a Separator)."""
+
+    name = "model"
+
+    def __init__(self, separator, model_path: str | Path | None = None):
+        self.separator = separator
+        self.model_path = model_path if model_path is not None else getattr(separator, "model_path", None)
+
+    def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
+        v, a = self.separator.separate(track.mixture, track.rate)
+        return np.asarray(v, dtype=np.float32), np.asarray(a, dtype=np.float32)
+
+    def describe(self) -> dict:
+        d: dict[str, Any] = {"method": self.name,
+                             "model": str(self.model_path) if self.model_path is not None else None}
+        spectral = getattr(self.separator, "spectral", None)
+        if spectral is not None:
+            d["spectral"] = asdict(spectral)
+        mc = getattr(self.separator, "model_config", None)
+        if mc is not None:
+            d["model_config"] = {**asdict(mc), "channels": list(mc.channels)}
+        backend = getattr(getattr(self.separator, "runner", None), "name", None)
+        if backend:
+            d["backend"] = backend
+        return d
+
+
+class EstimatesDir:
+    """Separations written by another tool: ``<root>/<track>/vocals.wav`` and ``accompaniment.wav`` (Spleeter's
+    layout; other audio extensions are accepted too).  They must match the mixture's rate, channels and
+    length exactly."""
+
+    name = "estimates"
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise VocalsepError(f"{self.root}: no such folder (estimates)")
+
+    def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
+        out = []
+        folder = self.root / track.name
+        for stem in TARGETS:
+            p = _find_audio(folder, stem)
+            if p is None:
+                raise VocalsepError(f"{folder / (stem + '.wav')}: no such file (estimate for track {track.name!r})")
+            x, sr = audio_io.read(p)
+            ref = track.mixture
+            if sr != track.rate:
+                raise VocalsepError(f"{p}: sample rate {sr} Hz, but the reference is at {track.rate} Hz")
+            if x.shape[1] != ref.shape[1]:
+                raise VocalsepError(f"{p}: {x.shape[1]} channel(s), but the reference has {ref.shape[1]}")
+            if len(x) != len(ref):
+                raise VocalsepError(f"{p}: {len(x)} samples, but the reference has {len(ref)}")
+            out.append(x)
+        return out[0], out[1]
+
+    def describe(self) -> dict:
+        return {"method": self.name, "estimates": str(self.root)}
+
+
+def as_estimator(obj) -> Callable[[TrackAudio], tuple[np.ndarray, np.ndarray]]:
+    """An estimator callable for ``obj`` (wraps anything with a ``.separate`` method)."""
+    if hasattr(obj, "separate") and not isinstance(obj, (MixtureEstimator, OracleIRM, EstimatesDir)):
+        return SeparatorEstimator(obj)
+    if not callable(obj):
+        raise TypeError(f"not an estimator: {obj!r}")
+    return obj
+
+
+def make_estimator(method: str = "model", model_path: str | Path | None = None, backend: str = "auto",
+                   estimates: str | Path | None = None):
+    """The estimator for a CLI ``--method`` (``model``, ``mixture``, ``irm``) or ``--estimates DIR``.
+
+    ``irm`` takes its STFT from ``model_path`` if given, else from the shipped model if there is one, else
+    from the default :class:`SpectralConfig` (the same values as ``configs/unet.yaml``).
+    """
+    if estimates is not None:
+        return EstimatesDir(estimates)
+    if method == "mixture":
+        return MixtureEstimator()
+    if method == "irm":
+        from ..model import ModelFile, default_model_path
+
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if model_path is not None or path.exists():
+            return OracleIRM(ModelFile.load(path, weights=False).spectral, source=str(path))
+        return OracleIRM(SpectralConfig(), source="defaults")
+    if method == "model":
+        from ..separate import Separator
+
+        return SeparatorEstimator(Separator(model_path, backend=backend))
+    raise VocalsepError(f"unknown method {method!r}; choose model, mixture or irm")
