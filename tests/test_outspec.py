@@ -210,3 +210,41 @@ def test_outputs_of_another_model_or_other_options_are_not_skipped_silently(tiny
     m = json.loads((out / "song" / outputs.MANIFEST).read_text())["outputs"]["vocals.wav"]
     assert m["model"] == str(other_model) and len(m["model_sha256"]) == 64 and m["vocalsep"]
     assert m["options"] == {"format": "wav", "sample_format": "PCM_16", "clip": "rescale"}
+
+
+def test_start_and_duration_separate_that_part(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 2.0, sr=22050, channels=2, subtype="FLOAT")
+    sep = Separator(tiny_model, block_seconds=0.5, overlap_seconds=0.1)  # the part spans several blocks
+    out = sep.separate_file(src, tmp_path / "out", options=OutputOptions(start=0.4, duration=1.2))
+    x, _ = sf.read(src, dtype="float32")
+    part = x[int(round(0.4 * 22050)):][:int(round(1.2 * 22050))]
+    v, a = (sf.read(out[s], dtype="float32")[0] for s in ("vocals", "accompaniment"))
+    assert v.shape == part.shape
+    np.testing.assert_allclose(v, sep.separate(part, 22050)[0], atol=1e-5)
+    np.testing.assert_allclose(v + a, part, atol=1e-5)
+    r = run("separate", src, "-o", tmp_path / "cli", "--model", tiny_model, "--start", "3")
+    assert r.exit_code == 1 and "--start 3 s is at or past its end" in r.stderr
+
+
+def test_mp3_bitrate_is_constant_and_as_asked(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 3.0, sr=44100)
+    sizes = {}
+    for kbps in (96, 320):
+        r = run("separate", src, "-o", tmp_path / str(kbps), "--model", tiny_model, "-f", "mp3",
+                "--mp3-bitrate", kbps, "--stem", "vocals")
+        assert r.exit_code == 0, r.output
+        sizes[kbps] = (tmp_path / str(kbps) / "song" / "vocals.mp3").stat().st_size * 8 / 3.0 / 1000
+        assert 0.9 * kbps < sizes[kbps] < 1.15 * kbps
+    src22 = write_audio("low.wav", 0.5, sr=22050)
+    r = run("separate", src22, "-o", tmp_path / "low", "--model", tiny_model, "-f", "mp3", "--mp3-bitrate", 320)
+    assert r.exit_code == 1 and "holds 8 to 160 kbps" in r.stderr
+    r = run("separate", src, "-o", tmp_path / "x", "--model", tiny_model, "--mp3-bitrate", 320)
+    assert r.exit_code == 1 and "--format mp3" in r.stderr
+
+
+def test_threads_give_the_same_audio(tiny_model, rng):
+    x = make_audio(rng, 1.0, 22050, 2)
+    one = Separator(tiny_model, threads=1).separate(x, 22050)[0]
+    np.testing.assert_allclose(one, Separator(tiny_model, threads=2).separate(x, 22050)[0], atol=1e-6)
+    with pytest.raises(VocalsepError, match="threads"):
+        Separator(tiny_model, threads=0)

@@ -163,13 +163,18 @@ def read_excerpt(path: str | Path, start: int, frames: int) -> tuple[np.ndarray,
     return x, int(sr)
 
 
-def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
+def blocks(path: str | Path, block: int, overlap: int, start: int = 0,
+           frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of ``block + 2 * overlap`` samples (the last ones shorter) that step by
     ``block`` samples: block i covers samples [i * block - overlap, (i + 1) * block + overlap), clipped to
-    the file.  Each is (samples, channels) float32.  Memory holds one block at a time."""
+    the file.  Each is (samples, channels) float32.  Memory holds one block at a time.  ``start`` /
+    ``frames``: only that part of the file (from sample ``start``, ``frames`` samples or to the end)."""
     path = Path(path)
     try:
         f = open_file(path)
+        if start:
+            with quiet_stderr():
+                f.seek(start)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
     with f:
@@ -179,8 +184,9 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
+                want = hi + 1 - pos if frames is None else min(hi + 1 - pos, frames - pos)
                 with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
-                    new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
+                    new = f.read(max(0, want), dtype="float32", always_2d=True)
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
@@ -225,7 +231,7 @@ class AtomicWriter:
     """
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav",
-                 subtype: str | None = None, clamp: bool = True):
+                 subtype: str | None = None, clamp: bool = True, mp3_bitrate: int | None = None):
         self.path = Path(path)
         if fmt not in OUTPUT_FORMATS:
             raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
@@ -237,9 +243,17 @@ class AtomicWriter:
         self.clipped = 0    # samples cut at +-1
         self.tmp = temporary_beside(self.path)
         try:
-            self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
-        except (sf.LibsndfileError, RuntimeError) as e:
+            kw = {}
+            if mp3_bitrate is not None:
+                from .outspec import mp3_compression
+
+                kw = {"bitrate_mode": "CONSTANT", "compression_level": mp3_compression(mp3_bitrate, sample_rate, path)}
+            self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
+                                   subtype=subtype, **kw)
+        except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
+            if isinstance(e, VocalsepError):
+                raise
             raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
 
     def write(self, x: np.ndarray) -> None:

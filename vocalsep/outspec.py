@@ -50,8 +50,20 @@ class OutputOptions:
     stems: tuple[str, ...] = STEMS
     accompaniment_name: str = "accompaniment"
     template: str = DEFAULT_TEMPLATE
+    mp3_bitrate: int | None = None      # kbps, constant; None: libsndfile's default (variable)
+    start: float = 0.0                  # seconds of the input skipped
+    duration: float | None = None       # seconds separated from ``start`` (None: to the end)
 
     def __post_init__(self) -> None:
+        if self.mp3_bitrate is not None and (self.fmt != "mp3" or isinstance(self.mp3_bitrate, bool)
+                                             or not isinstance(self.mp3_bitrate, int) or not 8 <= self.mp3_bitrate <= 320):
+            raise VocalsepError(f"--mp3-bitrate {self.mp3_bitrate!r}: a whole number of kbps from 8 to 320, "
+                                "with --format mp3")
+        if not (isinstance(self.start, (int, float)) and math.isfinite(self.start) and self.start >= 0):
+            raise VocalsepError(f"--start {self.start!r}: seconds >= 0")
+        if self.duration is not None and not (isinstance(self.duration, (int, float))
+                                              and math.isfinite(self.duration) and self.duration > 0):
+            raise VocalsepError(f"--duration {self.duration!r}: seconds > 0")
         if self.fmt not in FORMATS:
             raise VocalsepError(f"unknown output format {self.fmt!r}; choose one of {sorted(FORMATS)}")
         if self.depth is not None and self.depth not in DEPTHS:
@@ -145,7 +157,28 @@ class OutputOptions:
 
     def describe(self, subtype: str | None, clip: str) -> dict:
         """What of these options makes the audio of a file (for the manifest's provenance)."""
-        return {"format": self.fmt, "sample_format": subtype, "clip": clip}
+        d = {"format": self.fmt, "sample_format": subtype, "clip": clip}
+        for k in ("mp3_bitrate", "duration"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        if self.start:
+            d["start"] = self.start
+        return d
+
+    def span(self, sample_rate: int, path: Path) -> tuple[int, int | None]:
+        """(first sample, samples or None: to the end) of ``--start``/``--duration`` at ``sample_rate``."""
+        return (int(round(self.start * sample_rate)),
+                None if self.duration is None else max(1, int(round(self.duration * sample_rate))))
+
+
+def mp3_compression(bitrate: int, sample_rate: int, path: Path) -> float:
+    """libsndfile's compression level for a constant ``bitrate`` (kbps) at ``sample_rate`` (the inverse of
+    its ``mpeg_l3_encoder_set_quality``: MPEG-1 from 32 kHz, 32-320 kbps; MPEG-2 from 16 kHz, 8-160;
+    MPEG-2.5 below, 8-64).  VocalsepError if that rate cannot have it."""
+    lo, hi = (32, 320) if sample_rate >= 32000 else (8, 160) if sample_rate >= 16000 else (8, 64)
+    if not lo <= bitrate <= hi:
+        raise VocalsepError(f"{path}: --mp3-bitrate {bitrate}: mp3 at {sample_rate} Hz holds {lo} to {hi} kbps")
+    return min(1.0, max(0.0, (hi - bitrate) / (hi - lo) - 1e-9))  # (libsndfile truncates the bitrate)
 
 
 def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float, target: str) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from . import __version__, audio, outputs, spectral
 from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .inputs import Job, collect_inputs, duration, output_name, stays_inside  # noqa: F401  (re-exported)
+from .inputs import Job, collect_inputs, duration, open_part, output_name, stays_inside  # noqa: F401  (re-exported)
 from .model import ModelFile, default_model_path, litert_available, make_runner
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
@@ -79,12 +79,13 @@ class Separator:
         against 0.5 (docs/choices.md): the same quality on validation, 1.33x less network time.
     pipeline: run the network on the next block in a thread while this block is taken to the full band
         (the same audio; False: everything in the calling thread, e.g. to profile).
+    threads: the network's threads (LiteRT; None: one per CPU).  The audio is the same.
     """
 
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True,
-                 high_band_slope: float = HIGH_BAND_SLOPE):
+                 high_band_slope: float = HIGH_BAND_SLOPE, threads: int | None = None):
         check_number("block_seconds", block_seconds, 0, math.inf, low_open=True)
         check_number("overlap_seconds", overlap_seconds, 0, math.inf)
         if high_band_from_hz is not None:
@@ -92,6 +93,8 @@ class Separator:
         check_number("high_band_slope", high_band_slope, 0, 16)
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise VocalsepError(f"threads must be a whole number >= 1, not {threads!r}")
         path = Path(model_path) if model_path is not None else default_model_path()
         # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback) the weights
         mf = ModelFile.load(path, weights=backend == "keras" or (backend == "auto" and not litert_available()))
@@ -101,7 +104,7 @@ class Separator:
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
-        self.runner = make_runner(mf, backend, batch=int(batch))
+        self.runner = make_runner(mf, backend, batch=int(batch), threads=threads)
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds
         self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
@@ -286,7 +289,7 @@ class Separator:
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
         outputs.check(out_dir, files, overwrite, about)  # before any decoding
-        sr, channels, blocks = self._open_blocks(path)
+        sr, channels, blocks = self._open_blocks(path, opts)
         with outputs.claim(out_dir, files, overwrite, about) as claim:
             w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, clip != "none",
                                   1.0, progress)
@@ -297,7 +300,7 @@ class Separator:
                     for x in w.values():
                         x.discard()
                     gain = 1 / peak
-                    sr, channels, blocks = self._open_blocks(path)
+                    sr, channels, blocks = self._open_blocks(path, opts)
                     w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, True, gain)
                 warn_clipping(path, w, clip, peak, gain, subtype or opts.fmt)
                 claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
@@ -316,7 +319,8 @@ class Separator:
         try:
             try:
                 for s in opts.stems:
-                    writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp)
+                    writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
+                                                    opts.mp3_bitrate)
             except OSError as e:
                 raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
             # one I/O thread decodes the next block and encodes the last piece while this one computes
@@ -350,23 +354,9 @@ class Separator:
                 self._sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         return self._sha256
 
-    def _open_blocks(self, path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
-        """Sample rate, channels and an iterator of overlapping blocks of a file."""
-        import soundfile as sf
-
-        audio.check_file(path)
-        try:
-            with audio.open_file(path) as f:
-                sr, ch = f.samplerate, f.channels
-                with audio.quiet_stderr():
-                    first = f.read(1024, dtype="float32")
-        except (sf.LibsndfileError, RuntimeError):
-            # not something libsndfile reads: decode whole with ffmpeg if available, else explain
-            x, sr = audio.read(path)
-            return sr, x.shape[1], audio.array_blocks(x, *self._block_sizes(sr))
-        if len(first) == 0:
-            raise VocalsepError(f"{path}: contains no audio samples")
-        return sr, ch, audio.blocks(path, *self._block_sizes(sr))
+    def _open_blocks(self, path: Path, opts: OutputOptions) -> tuple[int, int, Iterator[np.ndarray]]:
+        """Sample rate, channels and an iterator of overlapping blocks of a file's part (``inputs.open_part``)."""
+        return open_part(path, opts, self._block_sizes)
 
 
 def _finite(blocks: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
