@@ -248,3 +248,13 @@ def test_threads_give_the_same_audio(tiny_model, rng):
     np.testing.assert_allclose(one, Separator(tiny_model, threads=2).separate(x, 22050)[0], atol=1e-6)
     with pytest.raises(VocalsepError, match="threads"):
         Separator(tiny_model, threads=0)
+
+
+def test_one_stem_of_a_hot_input_is_rescaled_by_its_own_peak(tiny_model, tmp_path, rng):
+    src, x = hot_input(tmp_path, rng)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--int16", "--stem", "accompaniment")
+    assert r.exit_code == 0, r.output
+    (warning,) = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert "output peaks" in warning and "scaled by" in warning
+    (a,) = read(tmp_path / "out" / "hot", "accompaniment")
+    assert 0.99 < np.abs(a).max() <= 1 and not (tmp_path / "out" / "hot" / "vocals.wav").exists()

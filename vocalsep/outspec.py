@@ -122,7 +122,7 @@ class OutputOptions:
             rel = self._format(track.as_posix(), self.stem_name(s), input_path.suffix.lstrip("."))
             p = Path(rel)
             if (not rel or rel.endswith("/") or p.is_absolute() or any(q in (".", "..") for q in rel.split("/"))
-                    or p.name in _RESERVED or "\\" in rel or "\0" in rel):
+                    or p.name in _RESERVED or "\0" in rel):
                 raise VocalsepError(f"{input_path}: its output {rel!r} (--filename {self.template!r}) would not be "
                                     "a file inside the output folder")
             paths[s] = p
@@ -186,9 +186,11 @@ def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float
     (``writers``: {stem: AtomicWriter}) peaked at ``peak`` and were scaled by ``gain`` or cut at +-1."""
     log = logging.getLogger("vocalsep")
     if clip == "rescale" and gain != 1.0:
-        log.warning("%s: the stems peak at %.2f (%+.1f dBFS), beyond what %s holds: both scaled by %.3f "
-                    "(%.1f dB), so they add up to the input scaled alike (--float32 keeps the level)",
-                    path, peak, 20 * math.log10(peak), target, gain, 20 * math.log10(gain))
+        both = len(writers) > 1
+        log.warning("%s: the %s at %.2f (%+.1f dBFS), beyond what %s holds: %s by %.3f (%.1f dB)%s "
+                    "(--float32 keeps the level)", path, "stems peak" if both else "output peaks", peak,
+                    20 * math.log10(peak), target, "both scaled" if both else "scaled", gain, 20 * math.log10(gain),
+                    ", so they add up to the input scaled alike" if both else "")
     elif clip == "clamp":
         n = sum(w.clipped for w in writers.values())
         if n:
