@@ -258,3 +258,29 @@ def test_one_stem_of_a_hot_input_is_rescaled_by_its_own_peak(tiny_model, tmp_pat
     assert "output peaks" in warning and "scaled by" in warning
     (a,) = read(tmp_path / "out" / "hot", "accompaniment")
     assert 0.99 < np.abs(a).max() <= 1 and not (tmp_path / "out" / "hot" / "vocals.wav").exists()
+
+
+def test_mid_commit_a_shared_folder_keeps_the_other_songs_provenance(tiny_model, write_audio, tmp_path, monkeypatch):
+    """A flat template puts songs in one folder: while song b is committed (where a kill -9 would leave the
+    manifest), song a's provenance must still be on disk, or a later run could not tell whose a's files are."""
+    write_audio("music/a.wav", 0.3)
+    write_audio("music/b.wav", 0.3)
+    opts = OutputOptions(template="{track}-{stem}.{ext}")
+    sep = Separator(tiny_model)
+    from vocalsep.separate import collect_inputs, run_batch
+
+    assert not run_batch(sep, collect_inputs([tmp_path / "music" / "a.wav"]), tmp_path / "out", progress=False,
+                         echo=lambda s: None, options=opts)
+    seen = []
+    real = outputs._rename
+
+    def rename(tmp, target, replace):
+        seen.append(outputs.read_manifest(target.parent))
+        return real(tmp, target, replace)
+
+    monkeypatch.setattr(outputs, "_rename", rename)
+    assert not run_batch(sep, collect_inputs([tmp_path / "music" / "b.wav"]), tmp_path / "out", progress=False,
+                         echo=lambda s: None, options=opts)
+    assert seen and all("b-vocals.wav" in m["writing"] and "a-vocals.wav" in m["outputs"] for m in seen)
+    assert outputs.differs(tmp_path / "out", ["a-vocals.wav"], {**seen[0]["outputs"]["a-vocals.wav"],
+                                                                "model_sha256": "0" * 64}) is not None

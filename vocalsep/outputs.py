@@ -234,7 +234,9 @@ class Claim:
         backups: dict[str, Path] = {}
         renamed: list[str] = []
         try:
-            atomic.write_bytes(folder / MANIFEST, json.dumps({"writing": sorted(temps), "pid": os.getpid()}).encode())
+            kept = {k: previous[k] for k in ("complete", "outputs") if k in previous}  # the folder's other songs
+            atomic.write_bytes(folder / MANIFEST, json.dumps({"writing": sorted(temps), "pid": os.getpid(),
+                                                              **kept}).encode())
             for n in replacing:
                 b = folder / f".{n}.{os.getpid()}.{secrets.token_hex(4)}.part"
                 try:
