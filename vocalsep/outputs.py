@@ -7,7 +7,8 @@ the same folder meanwhile gets a VocalsepError naming the first run's process id
 
 The outputs are committed together, after every temporary file is complete:
 
-1. ``.vocalsep-outputs.json`` (the manifest) is written, atomically, as ``{"writing": [names]}``;
+1. ``.vocalsep-outputs.json`` (the manifest) is written, atomically, as ``{"writing": [names]}`` (plus the
+   records of the folder's other songs, when a ``--filename`` template puts several songs in one folder);
 2. each temporary file is renamed to its name: without ``overwrite`` with no-replace semantics
    (``os.link``, which fails if the name exists), with ``overwrite`` over the old file, which is kept under
    a temporary hard link until the end;
