@@ -181,16 +181,19 @@ def mp3_compression(bitrate: int, sample_rate: int, path: Path) -> float:
     return min(1.0, max(0.0, (hi - bitrate) / (hi - lo) - 1e-9))  # (libsndfile truncates the bitrate)
 
 
-def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float, target: str) -> None:
+def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float, fmt: str,
+                  subtype: str | None) -> None:
     """One warning line (logger ``vocalsep``) when ``clip`` acted on the outputs of ``path``: the stems
     (``writers``: {stem: AtomicWriter}) peaked at ``peak`` and were scaled by ``gain`` or cut at +-1."""
     log = logging.getLogger("vocalsep")
+    target = {"PCM_16": "16-bit ", "PCM_24": "24-bit ", "FLOAT": "float "}.get(subtype or "", "") + fmt
     if clip == "rescale" and gain != 1.0:
         both = len(writers) > 1
         log.warning("%s: the %s at %.2f (%+.1f dBFS), beyond what %s holds: %s by %.3f (%.1f dB)%s "
-                    "(--float32 keeps the level)", path, "stems peak" if both else "output peaks", peak,
+                    "(%s--float32 keeps the level)", path, "stems peak" if both else "output peaks", peak,
                     20 * math.log10(peak), target, "both scaled" if both else "scaled", gain, 20 * math.log10(gain),
-                    ", so they add up to the input scaled alike" if both else "")
+                    ", so they add up to the input scaled alike" if both else "",
+                    "" if fmt == "wav" else "--format wav ")
     elif clip == "clamp":
         n = sum(w.clipped for w in writers.values())
         if n:

@@ -302,7 +302,7 @@ class Separator:
                     gain = 1 / peak
                     sr, channels, blocks = self._open_blocks(path, opts)
                     w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, True, gain)
-                warn_clipping(path, w, clip, peak, gain, subtype or opts.fmt)
+                warn_clipping(path, w, clip, peak, gain, opts.fmt, subtype)
                 claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
             except BaseException:
                 for x in w.values():
