@@ -248,8 +248,12 @@ class AtomicWriter:
                 from .outspec import mp3_compression
 
                 kw = {"bitrate_mode": "CONSTANT", "compression_level": mp3_compression(mp3_bitrate, sample_rate, path)}
-            self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
-                                   subtype=subtype, **kw)
+            try:
+                self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
+                                       subtype=subtype, **kw)
+            except TypeError:  # soundfile < 0.13 has no compression_level / bitrate_mode
+                raise VocalsepError(f"--mp3-bitrate needs soundfile >= 0.13 (this is {sf.__version__}): "
+                                    "pip install -U soundfile") from None
         except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
             if isinstance(e, VocalsepError):
