@@ -168,10 +168,10 @@ def test_a_run_that_finds_the_song_done_at_commit_time_does_not_replace_it(tiny_
     decoding, b_done = threading.Event(), threading.Event()
     real_open = sep_a._open_blocks
 
-    def slow_open(path):
+    def slow_open(path, *options):
         decoding.set()
         b_done.wait(30)
-        return real_open(path)
+        return real_open(path, *options)
 
     sep_a._open_blocks = slow_open
     result = {}

@@ -93,6 +93,18 @@ def check_file(path: Path) -> None:
         raise VocalsepError(f"{path}: file is empty (0 bytes)")
 
 
+def subtype(path: str | Path) -> str | None:
+    """libsndfile's sample format of a file (``PCM_16``, ``PCM_24``, ``FLOAT``, ``MPEG_LAYER_III``, ...), or
+    None when libsndfile does not read it, or it is not a regular file (opening a FIFO would block)."""
+    try:
+        if not Path(path).is_file():
+            return None
+        with quiet_stderr():
+            return sf.info(str(path)).subtype
+    except Exception:
+        return None
+
+
 def info(path: str | Path) -> AudioInfo:
     """Rate, channels and length of an audio file, without decoding it (ffmpeg probe for other formats)."""
     path = Path(path)
@@ -156,13 +168,18 @@ def read_excerpt(path: str | Path, start: int, frames: int, length: int | None =
     return x, int(sr)
 
 
-def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
+def blocks(path: str | Path, block: int, overlap: int, start: int = 0,
+           frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of ``block + 2 * overlap`` samples (the last ones shorter) that step by
     ``block`` samples: block i covers samples [i * block - overlap, (i + 1) * block + overlap), clipped to
-    the file.  Each is (samples, channels) float32.  Memory holds one block at a time."""
+    the file.  Each is (samples, channels) float32.  Memory holds one block at a time.  ``start`` /
+    ``frames``: only that part of the file (from sample ``start``, ``frames`` samples or to the end)."""
     path = Path(path)
     try:
         f = open_file(path)
+        if start:
+            with quiet_stderr():
+                f.seek(start)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
     with f:
@@ -172,8 +189,9 @@ def blocks(path: str | Path, block: int, overlap: int) -> Iterator[np.ndarray]:
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
+                want = hi + 1 - pos if frames is None else min(hi + 1 - pos, frames - pos)
                 with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
-                    new = f.read(hi + 1 - pos, dtype="float32", always_2d=True)
+                    new = f.read(max(0, want), dtype="float32", always_2d=True)
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
@@ -217,21 +235,44 @@ class AtomicWriter:
     file is ever left under the final name.
     """
 
-    def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav"):
+    def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav",
+                 subtype: str | None = None, clamp: bool = True, mp3_bitrate: int | None = None):
         self.path = Path(path)
         if fmt not in OUTPUT_FORMATS:
             raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
-        major, subtype = OUTPUT_FORMATS[fmt]
+        major, default_subtype = OUTPUT_FORMATS[fmt]
+        subtype = subtype or default_subtype
+        #: cut samples at +-1 (integer formats and mp3 cannot hold more: libsndfile would wrap them around)
+        self.clamp = clamp or subtype != "FLOAT"
+        self.peak = 0.0     # largest |sample| given to write
+        self.clipped = 0    # samples cut at +-1
         self.tmp = temporary_beside(self.path)
         try:
-            self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype)
-        except (sf.LibsndfileError, RuntimeError) as e:
+            kw = {}
+            if mp3_bitrate is not None:
+                from .outspec import mp3_compression
+
+                kw = {"bitrate_mode": "CONSTANT", "compression_level": mp3_compression(mp3_bitrate, sample_rate, path)}
+            try:
+                self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
+                                       subtype=subtype, **kw)
+            except TypeError:  # soundfile < 0.13 has no compression_level / bitrate_mode
+                raise VocalsepError(f"--mp3-bitrate needs soundfile >= 0.13 (this is {sf.__version__}): "
+                                    "pip install -U soundfile") from None
+        except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
+            if isinstance(e, VocalsepError):
+                raise
             raise VocalsepError(f"{self.path}: cannot write {fmt} ({str(e).splitlines()[0]})") from None
 
     def write(self, x: np.ndarray) -> None:
+        if len(x):
+            self.peak = max(self.peak, float(np.abs(x).max()))
+        if self.clamp and self.peak > 1:
+            self.clipped += int(np.count_nonzero(np.abs(x) > 1))
+            x = np.clip(x, -1.0, 1.0)
         try:
-            self._f.write(np.clip(x, -1.0, 1.0))
+            self._f.write(x)
         except (RuntimeError, OSError) as e:  # a full disk reads "System error." in libsndfile
             raise self._write_error(e) from None
 
@@ -265,12 +306,12 @@ class AtomicWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def write(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str = "wav") -> None:
-    """Write (samples, channels) audio atomically."""
+def write(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str = "wav", subtype: str | None = None) -> None:
+    """Write (samples, channels) audio atomically (integer formats: cut at +-1)."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
         x = x[:, None]
-    w = AtomicWriter(path, sample_rate, x.shape[1], fmt)
+    w = AtomicWriter(path, sample_rate, x.shape[1], fmt, subtype)
     try:
         w.write(x)
         w.commit()

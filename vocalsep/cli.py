@@ -74,30 +74,60 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("separated"),
               show_default=True, help="Folder for the results: OUTPUT/<song>/vocals.<fmt> and accompaniment.<fmt>.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True,
-              help="Codec of the written files (wav and flac: 16-bit).")
+              help="Codec of the written files.")
+@click.option("--int16", "depth", flag_value="int16", default=None,
+              help="16-bit samples (wav, flac).  Default: the input's (16, 24 bit or float; lossy inputs: 16).")
+@click.option("--int24", "depth", flag_value="int24", help="24-bit samples (wav, flac).")
+@click.option("--float32", "depth", flag_value="float32", help="32-bit float samples (wav): never clipped.")
+@click.option("--clip", type=click.Choice(["rescale", "clamp", "none"]), default=None,
+              help="Samples beyond full scale: rescale (both stems by one gain, so they still add up), clamp, or "
+                   "none (float only).  Default: rescale for integer formats and mp3, none for float.  Warns when "
+                   "it acts.")
+@click.option("--stem", "stem", type=click.Choice(["vocals", "accompaniment"]), default=None,
+              help="Write this stem only (default: both).")
+@click.option("--stem-names", "accompaniment_name", type=click.Choice(["accompaniment", "instrumental", "no_vocals"]),
+              default="accompaniment", show_default=True,
+              help="Name of the accompaniment stem's file: instrumental, or no_vocals as Demucs writes it.")
+@click.option("--filename", "template", metavar="TEMPLATE", default="{track}/{stem}.{ext}", show_default=True,
+              help="Output path below OUTPUT, with {track} (the input's path below its folder, without extension), "
+                   "{stem}, {ext} and {input_ext}; e.g. '{track}_{input_ext}/{stem}.{ext}' keeps a.mp3 and a.wav "
+                   "apart.  A song's stems share one folder.")
+@click.option("--mp3-bitrate", type=click.IntRange(8, 320), default=None, metavar="KBPS",
+              help="Constant bitrate of mp3 outputs, e.g. 320 (default: libsndfile's variable bitrate).")
+@click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+              help="Separate from this time in each input (default: its start).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Separate this many seconds (default: to the end).")
 @click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
               help="A model file written by 'vocalsep train' (default: the model shipped with vocalsep).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs instead of skipping their song.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow (needs vocalsep[train]).")
+@click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of the network (LiteRT; default: one per CPU).")
 @_verbosity
-def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, model: Path | None, overwrite: bool,
-             backend: str, quiet: bool, verbose: bool) -> None:
+def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | None, clip: str | None,
+             stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None, start: float,
+             duration: float | None, model: Path | None, overwrite: bool, backend: str, threads: int | None,
+             quiet: bool, verbose: bool) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
     from .interrupt import sigterm_as_ctrl_c
+    from .outspec import STEMS, OutputOptions
     progress = _output(quiet, verbose)
+    options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
+                            mp3_bitrate, start, duration)
     if backend == "keras":
         require("train", "the keras backend (--backend keras)")
         import_tensorflow()
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
-    sep = Separator(model, backend=backend)
+    sep = Separator(model, backend=backend, threads=threads)
     # one song: its error, if any, is the whole report; a batch ends with a summary of all failures.
     # SIGTERM (kill PID) stops it like Ctrl-C: its temporary files are removed, the exit code is 130
     with sigterm_as_ctrl_c():
-        failures = run_batch(sep, jobs, out_dir, fmt=fmt, overwrite=overwrite, report_failures=len(jobs) > 1,
-                             progress=progress, quiet=quiet, verbose=verbose)
+        failures = run_batch(sep, jobs, out_dir, overwrite=overwrite, report_failures=len(jobs) > 1,
+                             progress=progress, quiet=quiet, verbose=verbose, options=options)
     if failures:
         if len(jobs) == 1:
             _fail(failures[0].message)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+import numpy as np
 
 from . import audio
 from .errors import VocalsepError
@@ -72,3 +74,38 @@ def output_name(rel: Path) -> Path:
 def stays_inside(name: Path) -> bool:
     """Whether an output folder name (relative) is a folder strictly below the output root."""
     return bool(name.parts) and not name.is_absolute() and all(p not in (".", "..") for p in name.parts)
+
+
+def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndarray]]:
+    """Sample rate, channels and an iterator of the overlapping blocks (``audio.blocks``) of the part of a
+    file that ``opts`` (an ``OutputOptions``) selects with ``start`` / ``duration``; ``block_sizes(rate)``
+    gives (block, overlap) in samples.  Files libsndfile cannot read are decoded whole with ffmpeg."""
+    import soundfile as sf
+
+    audio.check_file(path)
+    past_end = f"{path}: --start {opts.start:g} s is at or past its end"
+    try:
+        with audio.open_file(path) as f:
+            sr, ch = f.samplerate, f.channels
+            start, frames = opts.span(sr, path)
+            with audio.quiet_stderr():
+                first = f.read(1024, dtype="float32")
+                if start and len(first):
+                    try:
+                        f.seek(start)
+                        first = f.read(1, dtype="float32")
+                    except (sf.LibsndfileError, RuntimeError, ValueError):
+                        raise VocalsepError(past_end) from None
+                    if len(first) == 0:
+                        raise VocalsepError(past_end)
+    except (sf.LibsndfileError, RuntimeError):
+        # not something libsndfile reads: decode whole with ffmpeg if available, else explain
+        x, sr = audio.read(path)
+        start, frames = opts.span(sr, path)
+        if start >= len(x):
+            raise VocalsepError(past_end) from None
+        x = x[start:] if frames is None else x[start:start + frames]
+        return sr, x.shape[1], audio.array_blocks(x, *block_sizes(sr))
+    if len(first) == 0:
+        raise VocalsepError(f"{path}: contains no audio samples")
+    return sr, ch, audio.blocks(path, *block_sizes(sr), start=start, frames=frames)

@@ -337,17 +337,17 @@ def litert_available() -> bool:
     return True
 
 
-def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4):
+def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4, threads: int | None = None):
     """``auto``: LiteRT when the file has a LiteRT model and the runtime is installed, else Keras (which
     needs ``mf`` loaded with its weights: VocalsepError otherwise, never an untrained network).
-    ``batch``: patches per LiteRT invocation (>= 1)."""
+    ``batch``: patches per LiteRT invocation (>= 1); ``threads``: LiteRT's threads (None: one per CPU)."""
     if backend not in ("auto", "litert", "keras"):
         raise VocalsepError(f"unknown backend {backend!r}; choose auto, litert or keras")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
     if backend in ("auto", "litert") and mf.tflite is not None:
         try:
-            return LiteRunner(mf, batch=batch)
+            return LiteRunner(mf, batch=batch, threads=threads)
         except ImportError:
             if backend == "litert":
                 raise VocalsepError("the LiteRT runtime (ai-edge-litert) is not installed") from None

@@ -7,17 +7,23 @@ the same folder meanwhile gets a VocalsepError naming the first run's process id
 
 The outputs are committed together, after every temporary file is complete:
 
-1. ``.vocalsep-outputs.json`` (the manifest) is written, atomically, as ``{"writing": [names]}``;
+1. ``.vocalsep-outputs.json`` (the manifest) is written, atomically, as ``{"writing": [names]}`` (plus the
+   records of the folder's other songs, when a ``--filename`` template puts several songs in one folder);
 2. each temporary file is renamed to its name: without ``overwrite`` with no-replace semantics
    (``os.link``, which fails if the name exists), with ``overwrite`` over the old file, which is kept under
    a temporary hard link until the end;
-3. the manifest is rewritten as ``{"complete": [names], ...}`` (the input, the model, sizes in bytes).
+3. the manifest is rewritten as ``{"complete": [names], "outputs": {name: provenance}, ...}``: for each
+   file, what made it (the input, the model's path and SHA-256, vocalsep's version, the options that shape
+   the audio) and its size in bytes.
 
 A failure (an error, Ctrl-C, SIGTERM) in steps 1-3 puts back what was there: the old outputs (from their
 hard links) or nothing.  A run killed outright (kill -9, a power cut) in steps 1-3 leaves the manifest at
 ``writing``, so the song never counts as done: the next run writes it again.  A song counts as done when
 all its outputs exist and the manifest does not say they are being written (a folder without a manifest,
-as written by vocalsep 0.1, counts as done when all the outputs exist).  Cleaning up after a failure
+as written by vocalsep 0.1, counts as done when all the outputs exist).  A done song whose manifest says its
+outputs were made by another model (another SHA-256) or with other options is not taken for done: without
+``overwrite`` that is an error (:class:`OutputsDiffer`), so a run never silently keeps another model's
+outputs as its own.  Cleaning up after a failure
 removes only what this run created: its temporary files, its lock file and the folders it made, if empty.
 """
 
@@ -44,6 +50,37 @@ _MANIFEST_LIMIT = 1 << 20  # bytes read of a manifest at most
 
 class OutputsExist(VocalsepError):
     """A song's outputs are all there already (and ``overwrite`` was not given): the song is done."""
+
+
+class OutputsDiffer(VocalsepError):
+    """A song's outputs are all there, but another model or other options made them (no ``overwrite``)."""
+
+
+#: the parts of a file's provenance that must match for a done song to count as this run's
+_SAME = ("model_sha256", "options")
+
+
+def _made(p: dict) -> str:
+    sha = p.get("model_sha256")
+    return (f"model {p.get('model')} (sha256 {sha[:12] if isinstance(sha, str) else '?'}), "
+            f"options {json.dumps(p.get('options'), sort_keys=True)}")
+
+
+def differs(folder: Path, names: list[str], about: dict | None) -> str | None:
+    """A one-line reason when the manifest of ``folder`` records that one of ``names`` was made otherwise
+    than ``about`` says (another model file, other options); None when it matches or is not recorded
+    (a manifest of vocalsep 0.1, or none)."""
+    if not about or not all(k in about for k in _SAME):
+        return None
+    rec = (read_manifest(folder) or {}).get("outputs")
+    if not isinstance(rec, dict):
+        return None
+    for n in names:
+        p = rec.get(n)
+        if isinstance(p, dict) and any(p.get(k) != about[k] for k in _SAME):
+            return (f"{folder / n}: was made with {_made(p)}, not {_made(about)}; use --overwrite to replace "
+                    "it, or another output folder")
+    return None
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -73,14 +110,18 @@ def state(folder: str | Path, names: Iterable[str]) -> str:
     return "done" if len(present) == len(names) else "partial"
 
 
-def check(folder: str | Path, names: list[str], overwrite: bool) -> str:
+def check(folder: str | Path, names: list[str], overwrite: bool, about: dict | None = None) -> str:
     """:func:`state`, raising what a run without ``overwrite`` may not go past: OutputsExist for a done song,
-    VocalsepError for a partial one (files that no vocalsep run can vouch for)."""
+    OutputsDiffer for a done song that another model or other options made (``about``: this run's
+    provenance), VocalsepError for a partial one (files that no vocalsep run can vouch for)."""
     folder = Path(folder)
     st = state(folder, names)
     if overwrite:
         return st
     if st == "done":
+        why = differs(folder, names, about)
+        if why:
+            raise OutputsDiffer(why)
         raise OutputsExist(f"{folder / names[0]}: already exists (use --overwrite to replace it)")
     if st == "partial":
         have = [n for n in names if os.path.lexists(folder / n)]
@@ -92,8 +133,8 @@ def check(folder: str | Path, names: list[str], overwrite: bool) -> str:
 class Claim:
     """The claim of one song folder (use :func:`claim`): the lock, the folders it made, and :meth:`commit`."""
 
-    def __init__(self, folder: Path, names: list[str], overwrite: bool):
-        self.folder, self.names, self.overwrite = folder, names, overwrite
+    def __init__(self, folder: Path, names: list[str], overwrite: bool, about: dict | None = None):
+        self.folder, self.names, self.overwrite, self.about = folder, names, overwrite, about
         self._made: list[Path] = []
         self._fd: int | None = None
 
@@ -149,7 +190,7 @@ class Claim:
         else:  # pragma: no cover
             raise VocalsepError(f"{self.folder}: could not claim the folder (it keeps disappearing)")
         atomic.clear_stale(self.folder)  # temporary files of dead runs: nobody else writes here now
-        check(self.folder, self.names, self.overwrite)
+        check(self.folder, self.names, self.overwrite, self.about)
         return self
 
     def release(self) -> None:
@@ -179,9 +220,11 @@ class Claim:
     # -- committing ----------------------------------------------------------------------------------
     def commit(self, temps: dict[str, Path], about: dict | None = None) -> None:
         """Rename the complete temporary files ``temps`` ({file name: temporary path}, in this folder) to
-        their names, all or nothing (see the module's docstring).  ``about``: more for the manifest."""
+        their names, all or nothing (see the module's docstring).  ``about``: each file's provenance for the
+        manifest (default: the claim's)."""
         folder = self.folder
-        check(folder, self.names, self.overwrite)  # again at commit time
+        about = self.about if about is None else about
+        check(folder, self.names, self.overwrite, about)  # again at commit time
         try:
             with open(folder / MANIFEST, "rb") as f:
                 old_manifest = f.read(_MANIFEST_LIMIT)
@@ -192,7 +235,9 @@ class Claim:
         backups: dict[str, Path] = {}
         renamed: list[str] = []
         try:
-            atomic.write_bytes(folder / MANIFEST, json.dumps({"writing": sorted(temps), "pid": os.getpid()}).encode())
+            kept = {k: previous[k] for k in ("complete", "outputs") if k in previous}  # the folder's other songs
+            atomic.write_bytes(folder / MANIFEST, json.dumps({"writing": sorted(temps), "pid": os.getpid(),
+                                                              **kept}).encode())
             for n in replacing:
                 b = folder / f".{n}.{os.getpid()}.{secrets.token_hex(4)}.part"
                 try:
@@ -205,8 +250,10 @@ class Claim:
                 renamed.append(n)
             complete = sorted(set(temps) | {n for n in previous.get("complete", []) if isinstance(n, str)
                                              and n not in temps and os.path.lexists(folder / n)})
-            sizes = {n: (folder / n).stat().st_size for n in temps}
-            atomic.write_bytes(folder / MANIFEST, json.dumps({"complete": complete, "bytes": sizes, **(about or {})},
+            made = previous.get("outputs") if isinstance(previous.get("outputs"), dict) else {}
+            made = {n: p for n, p in made.items() if n in complete and n not in temps}
+            made.update({n: {**(about or {}), "bytes": (folder / n).stat().st_size} for n in temps})
+            atomic.write_bytes(folder / MANIFEST, json.dumps({"complete": complete, "outputs": made},
                                                              indent=1).encode())
         except BaseException as e:
             restored = True
@@ -258,11 +305,12 @@ def _rename(tmp: Path, target: Path, replace: bool) -> None:
     os.unlink(tmp)
 
 
-def claim(folder: str | Path, names: list[str], overwrite: bool = False) -> Claim:
+def claim(folder: str | Path, names: list[str], overwrite: bool = False, about: dict | None = None) -> Claim:
     """Claim ``folder`` for writing the outputs ``names`` (file names): make it (and its missing parents),
-    lock it, remove temporary files of dead runs in it, and check what is there (:func:`check`).
+    lock it, remove temporary files of dead runs in it, and check what is there (:func:`check`, with
+    ``about``, this run's provenance of each file).
     ``with claim(...) as c: ...; c.commit(temps)``; leaving the ``with`` gives the folder up."""
-    c = Claim(Path(folder), list(names), overwrite)
+    c = Claim(Path(folder), list(names), overwrite, about)
     try:
         return c.acquire()
     except BaseException:

@@ -25,25 +25,19 @@ time it saves is measured in docs/choices.md ("Speed").
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import audio, outputs, spectral
+from . import __version__, audio, outputs, spectral
 from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .inputs import Job, collect_inputs, duration, output_name, stays_inside  # noqa: F401  (re-exported)
+from .inputs import Job, collect_inputs, duration, open_part, output_name, stays_inside  # noqa: F401  (re-exported)
 from .model import ModelFile, default_model_path, litert_available, make_runner
-
-STEMS = ("vocals", "accompaniment")
+from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
 MAX_CHANNELS = 8
 
@@ -85,12 +79,13 @@ class Separator:
         against 0.5 (docs/choices.md): the same quality on validation, 1.33x less network time.
     pipeline: run the network on the next block in a thread while this block is taken to the full band
         (the same audio; False: everything in the calling thread, e.g. to profile).
+    threads: the network's threads (LiteRT; None: one per CPU).  The audio is the same.
     """
 
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True,
-                 high_band_slope: float = HIGH_BAND_SLOPE):
+                 high_band_slope: float = HIGH_BAND_SLOPE, threads: int | None = None):
         check_number("block_seconds", block_seconds, 0, math.inf, low_open=True)
         check_number("overlap_seconds", overlap_seconds, 0, math.inf)
         if high_band_from_hz is not None:
@@ -98,6 +93,8 @@ class Separator:
         check_number("high_band_slope", high_band_slope, 0, 16)
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise VocalsepError(f"threads must be a whole number >= 1, not {threads!r}")
         path = Path(model_path) if model_path is not None else default_model_path()
         # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback) the weights
         mf = ModelFile.load(path, weights=backend == "keras" or (backend == "auto" and not litert_available()))
@@ -107,7 +104,7 @@ class Separator:
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
-        self.runner = make_runner(mf, backend, batch=int(batch))
+        self.runner = make_runner(mf, backend, batch=int(batch), threads=threads)
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds
         self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
@@ -267,70 +264,99 @@ class Separator:
         acc = x - voc
         return (voc[:, 0], acc[:, 0]) if mono else (voc, acc)
 
-    def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str = "wav",
-                      overwrite: bool = False, progress: Callable[[float], None] | None = None) -> dict[str, Path]:
+    def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str = "wav", overwrite: bool = False,
+                      progress: Callable[[float], None] | None = None, options: OutputOptions | None = None,
+                      names: dict[str, str] | None = None) -> dict[str, Path]:
         """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
 
-        Streams the file block by block.  ``out_dir`` is claimed for the run (a second run that wants it
-        meanwhile gets a VocalsepError); both outputs are written to temporary names and committed together
-        only when the whole song is done (see :mod:`vocalsep.outputs`), so a failure leaves no partial file
-        and, with ``overwrite``, the old outputs as they were.  Existing outputs raise
-        :class:`~vocalsep.outputs.OutputsExist` (a VocalsepError) unless ``overwrite``.  ``progress`` is called
-        with the seconds of audio done after each piece.  Returns {stem: path}.
+        ``options`` (:class:`~vocalsep.outspec.OutputOptions`; default: both stems in ``fmt``) choose the
+        stems, their sample format (default: the input's) and what happens beyond full scale (default: float
+        outputs keep it; integer ones and mp3 are scaled down, both stems by one gain, with a warning);
+        ``names`` maps each stem to its file name in ``out_dir``.  Streams the file block by block.
+        ``out_dir`` is claimed for the run (a second run that wants it meanwhile gets a VocalsepError); the
+        outputs are written to temporary names and committed together only when the whole song is done (see
+        :mod:`vocalsep.outputs`), so a failure leaves no partial file and, with ``overwrite``, the old outputs
+        as they were.  Existing outputs raise :class:`~vocalsep.outputs.OutputsExist` (or, when another model
+        or other options made them, :class:`~vocalsep.outputs.OutputsDiffer`), both VocalsepErrors, unless
+        ``overwrite``.  ``progress`` is called with the seconds of audio done after each piece.  Returns
+        {stem: path}.
         """
         path, out_dir = Path(path), Path(out_dir)
-        names = {s: f"{s}.{fmt}" for s in STEMS}
-        if fmt not in audio.OUTPUT_FORMATS:
-            raise VocalsepError(f"unknown output format {fmt!r}; choose one of {sorted(audio.OUTPUT_FORMATS)}")
-        outputs.check(out_dir, list(names.values()), overwrite)  # before any decoding
-        sr, channels, blocks = self._open_blocks(path)
-        with outputs.claim(out_dir, list(names.values()), overwrite) as claim:
-            writers = {}
+        opts = options or OutputOptions(fmt)
+        names = names or opts.file_names()
+        subtype, clip = opts.sample_format(audio.subtype(path))
+        about = {"input": str(path), "model": str(self.model_path), "model_sha256": self.model_sha256(),
+                 "vocalsep": __version__, "options": opts.describe(subtype, clip)}
+        files = [names[s] for s in opts.stems]
+        outputs.check(out_dir, files, overwrite, about)  # before any decoding
+        sr, channels, blocks = self._open_blocks(path, opts)
+        with outputs.claim(out_dir, files, overwrite, about) as claim:
+            w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, clip != "none",
+                                  1.0, progress)
+            gain = 1.0
             try:
-                try:
-                    for s, n in names.items():
-                        writers[s] = audio.AtomicWriter(out_dir / n, sr, channels, fmt)
-                except OSError as e:
-                    raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-                # one I/O thread decodes the next block and encodes the last piece while this one computes
-                # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
-                with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
-                    written = None
-                    for mix, voc in self._stream(_read_ahead(_finite(blocks, path), io), sr):
-                        if written is not None:
-                            written.result()  # at most one piece waits to be written
-                        written = io.submit(_write_piece, writers, mix, voc)
-                        if progress is not None:
-                            progress(len(mix) / sr)
-                    if written is not None:
-                        written.result()
-                claim.commit({names[s]: w.finish() for s, w in writers.items()},
-                             {"input": str(path), "model": str(self.model_path)})
-            except BaseException as e:
-                for w in writers.values():
-                    w.discard()
-                if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
-                    raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
+                peak = max(x.peak for x in w.values())
+                if clip == "rescale" and peak > 1:  # again, both stems scaled by one gain (the same audio)
+                    for x in w.values():
+                        x.discard()
+                    gain = 1 / peak
+                    sr, channels, blocks = self._open_blocks(path, opts)
+                    w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, True, gain)
+                warn_clipping(path, w, clip, peak, gain, opts.fmt, subtype)
+                claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
+            except BaseException:
+                for x in w.values():
+                    x.discard()
                 raise
-        return {s: out_dir / n for s, n in names.items()}
+        return {s: out_dir / names[s] for s in opts.stems}
 
-    def _open_blocks(self, path: Path) -> tuple[int, int, Iterator[np.ndarray]]:
-        """Sample rate, channels and an iterator of overlapping blocks of a file."""
-        import soundfile as sf
-
-        audio.check_file(path)
+    def _write_stems(self, path: Path, blocks: Iterator[np.ndarray], sr: int, channels: int, out_dir: Path,
+                     names: dict[str, str], opts: OutputOptions, subtype: str | None, clamp: bool, gain: float,
+                     progress: Callable[[float], None] | None = None) -> dict[str, audio.AtomicWriter]:
+        """Separate ``blocks`` into complete, closed temporary files of ``opts.stems`` (x ``gain``) beside
+        their names; on any error they are removed."""
+        writers: dict[str, audio.AtomicWriter] = {}
         try:
-            with audio.open_file(path) as f:
-                sr, ch = f.samplerate, f.channels
-                with audio.quiet_stderr():
-                    first = f.read(1024, dtype="float32")
-        except (sf.LibsndfileError, RuntimeError):
-            # not something libsndfile reads: decode whole with ffmpeg if available, else explain
-            x, sr = audio.read(path)
-            return sr, x.shape[1], audio.array_blocks(x, *self._block_sizes(sr))
-        if len(first) == 0:
-            raise VocalsepError(f"{path}: contains no audio samples")
-        return sr, ch, audio.blocks(path, *self._block_sizes(sr))
+            try:
+                for s in opts.stems:
+                    writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
+                                                    opts.mp3_bitrate)
+            except OSError as e:
+                raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
+            # one I/O thread decodes the next block and encodes the last piece while this one computes
+            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
+            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
+                written = None
+                for mix, voc in self._stream(_read_ahead(_finite(blocks, path), io), sr):
+                    if written is not None:
+                        written.result()  # at most one piece waits to be written
+                    written = io.submit(_write_piece, writers, mix, voc, gain)
+                    if progress is not None:
+                        progress(len(mix) / sr)
+                if written is not None:
+                    written.result()
+            for x in writers.values():
+                x.finish()
+            return writers
+        except BaseException as e:
+            for x in writers.values():
+                x.discard()
+            if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
+                raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
+            raise
+
+    def model_sha256(self) -> str:
+        """SHA-256 of the model file (hex), recorded with each output (computed once)."""
+        if getattr(self, "_sha256", None) is None:
+            import hashlib
+
+            with open(self.model_path, "rb") as f:
+                self._sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        return self._sha256
+
+    def _open_blocks(self, path: Path, opts: OutputOptions) -> tuple[int, int, Iterator[np.ndarray]]:
+        """Sample rate, channels and an iterator of overlapping blocks of a file's part (``inputs.open_part``)."""
+        return open_part(path, opts, self._block_sizes)
 
 
 def _finite(blocks: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
@@ -352,14 +378,13 @@ def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterat
         pending.cancel() or pending.exception()  # never leave `items` running in the pool
 
 
-def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray) -> None:
-    writers["vocals"].write(voc)
-    writers["accompaniment"].write(mix - voc)
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 1.0) -> None:
+    if gain != 1.0:
+        mix, voc = mix * np.float32(gain), voc * np.float32(gain)
+    if "vocals" in writers:
+        writers["vocals"].write(voc)
+    if "accompaniment" in writers:
+        writers["accompaniment"].write(mix - voc)
 
 
 def _mid(x: np.ndarray) -> np.ndarray:
@@ -368,98 +393,5 @@ def _mid(x: np.ndarray) -> np.ndarray:
     return x @ np.full((x.shape[1], 1), 1 / x.shape[1], dtype=np.float32)
 
 
-# -- folder batches (their inputs: vocalsep/inputs.py) -----------------------------------------------
-@dataclass
-class Outcome:
-    job: Job
-    status: str          # "done", "skipped" or "failed"
-    message: str = ""
-
-
-def run_batch(sep: Separator, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
-              progress: bool | None = True, echo=None, report_failures: bool = True, quiet: bool = False,
-              verbose: bool = False) -> list[Outcome]:
-    """Separate every job into ``out_root/<job.name>/``; one failure never stops the batch.
-
-    Prints (on stderr, or through ``echo``) a progress bar (``progress=None``: only when stderr is a
-    terminal) and a closing summary that names each failure; with ``report_failures=False`` a run with
-    failures prints nothing more and clears its bar (the caller reports them: one song's error is one
-    line).  ``quiet``: no summary and no "skipped" notes unless something failed; ``verbose``: a line per
-    file done.  Returns the failed outcomes (empty when all went well), each message starting with the
-    input's path.
-    """
-    from tqdm import tqdm
-
-    out_root = Path(out_root)
-    try:
-        out_root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise VocalsepError(f"{out_root}: cannot create output folder ({e.strerror})") from None
-    if not os.access(out_root, os.W_OK):
-        raise VocalsepError(f"{out_root}: output folder is not writable")
-    seen: dict[Path, Path] = {}
-    outcomes: list[Outcome] = []
-    durations = [duration(job.path) for job in jobs]
-    ends = list(itertools.accumulate(durations))
-    bar = tqdm(total=ends[-1] if ends else 0, unit="s", disable=None if progress is None else not progress,
-               dynamic_ncols=True, file=sys.stderr,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]{postfix}")
-    say = echo or (lambda msg: bar.write(msg, file=sys.stderr))
-
-    def advance(seconds: float, end: float) -> None:
-        bar.n = min(bar.n + seconds, end)  # header lengths can be estimates: never run past this file's end
-        bar.refresh()
-
-    t0 = time.perf_counter()
-    for i, (job, end) in enumerate(zip(jobs, ends)):
-        bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
-        if job.error:
-            outcomes.append(Outcome(job, "failed", job.error))
-        elif not stays_inside(job.name):
-            outcomes.append(Outcome(job, "failed",
-                                    f"its output folder {str(job.name)!r} would not be inside {out_root}"))
-        elif job.name in seen:
-            outcomes.append(Outcome(job, "failed", f"same output folder as {seen[job.name]}; rename one of them"))
-        elif not overwrite and outputs.state(out_root / job.name, [f"{s}.{fmt}" for s in STEMS]) == "done":
-            outcomes.append(Outcome(job, "skipped"))
-            if not quiet:
-                say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
-        else:
-            seen[job.name] = job.path
-            try:
-                sep.separate_file(job.path, out_root / job.name, fmt=fmt, overwrite=overwrite,
-                                  progress=lambda sec, end=end: advance(sec, end))
-                outcomes.append(Outcome(job, "done"))
-                if verbose:
-                    say(f"{job.path}: separated into {out_root / job.name}")
-            except outputs.OutputsExist:  # another run finished this song meanwhile
-                outcomes.append(Outcome(job, "skipped"))
-                if not quiet:
-                    say(f"{job.path}: skipped, {out_root / job.name} already has outputs (use --overwrite to replace them)")
-            except VocalsepError as e:
-                outcomes.append(Outcome(job, "failed", str(e)))
-            except (OSError, MemoryError) as e:
-                outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
-        seen.setdefault(job.name, job.path)
-        advance(end, end)
-    failed = [o for o in outcomes if o.status == "failed"]
-    for o in failed:
-        if not o.message.startswith(str(o.job.path)):
-            o.message = f"{o.job.path}: {o.message}"
-    bar.leave = report_failures or not failed
-    bar.close()
-    if failed and not report_failures:
-        return failed
-    if quiet and not failed:
-        return failed
-    done = sum(o.status == "done" for o in outcomes)
-    skipped = sum(o.status == "skipped" for o in outcomes)
-    summary = f"Separated {done} of {_count(len(jobs), 'file')} into {out_root} in {time.perf_counter() - t0:.1f} s"
-    if skipped:
-        summary += f"; {skipped} skipped (outputs exist)"
-    if failed:
-        summary += f"; {len(failed)} FAILED:"
-    say(summary)
-    for o in failed:
-        say(f"  {o.message}")
-    return failed
+# -- folder batches: vocalsep/batch.py (their inputs: vocalsep/inputs.py) ----------------------------
+from .batch import Outcome, run_batch  # noqa: E402,F401  (re-exported)
