@@ -52,18 +52,22 @@ def tiny_configs():
         freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A seeded, untrained tiny U-Net saved as a .vsep file with its LiteRT model."""
+def save_tiny_model(path: Path, seed: int) -> Path:
+    """A tiny U-Net, untrained, its weights drawn with ``seed``, saved as a .vsep file with its LiteRT model."""
     import keras
 
     from vocalsep.model import ModelFile, build_unet
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     spectral, model = tiny_configs()
-    path = tmp_path_factory.mktemp("model") / "tiny.vsep"
     ModelFile.from_keras(build_unet(model), spectral, model, info={"test": True}).save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A seeded, untrained tiny U-Net saved as a .vsep file with its LiteRT model."""
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.vsep", seed=0)
 
 
 @pytest.fixture

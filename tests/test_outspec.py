@@ -178,17 +178,9 @@ def test_bad_templates_are_refused_before_any_work(template, problem):
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory) -> Path:
     """A second tiny model (another seed): the same shape, other weights."""
-    import keras
+    from .conftest import save_tiny_model
 
-    from vocalsep.model import ModelFile, build_unet
-
-    from .conftest import tiny_configs
-
-    keras.utils.set_random_seed(1)
-    spectral, model = tiny_configs()
-    path = tmp_path_factory.mktemp("other") / "other.vsep"
-    ModelFile.from_keras(build_unet(model), spectral, model, info={"test": True}).save(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("other") / "other.vsep", seed=1)
 
 
 def test_outputs_of_another_model_or_other_options_are_not_skipped_silently(tiny_model, other_model, write_audio,
