@@ -60,6 +60,8 @@ def test_yaml_exponents_are_numbers(tmp_path):
     ("data", "validation: amy", "data.validation = 'amy'"),
     ("data", "channel_swap: maybe", "data.channel_swap = 'maybe'"),
     ("model", "channels: [4, x]", "model.channels.1 = 'x'"),
+    ("train", "steps: yes", "train.steps = True"),        # YAML 1.1's yes is true, which is not 1 step
+    ("data", "gain_db: false", "data.gain_db = False"),
 ])
 def test_wrong_types_are_one_line_errors(tmp_path, section, line, key):
     path = tmp_path / "bad.yaml"

@@ -2,7 +2,7 @@
 than the data holds (MIR-1K has two singers).
 
 Each effect is off at its default (``DataConfig``) and, when on, applied to an example with probability
-``DataConfig.effect_probability``:
+``DataConfig.effect_probability`` (reverb: with probability ``vocal_reverb``, its own setting):
 
 ``pitch_shift``     the melody moved by up to that many semitones either way, the formants (the vocal tract's
                     resonances) kept: the same singer singing higher or lower.

@@ -173,12 +173,22 @@ def _build(kind, values: dict[str, Any], where: str):
     from pydantic import ValidationError
 
     source, _, section = where.rpartition(": ")
+    # pydantic's lax mode takes true / false (YAML's yes / no too) for 1 / 0: never what a number meant
+    for f in dataclasses.fields(kind):
+        if isinstance(values.get(f.name), bool) and _numeric(f.type):
+            raise VocalsepError(f"{source}: {section}.{f.name} = {values[f.name]!r}: a number is expected, "
+                                f"not true or false")
     try:
         return _validator(kind).validate_python(values)
     except ValidationError as e:
         raise VocalsepError(f"{source}: " + "; ".join(_problem(section, err) for err in e.errors())) from None
     except VocalsepError as e:  # a check of the dataclass itself (ModelConfig's sizes)
         raise VocalsepError(f"{source}: {e}") from None
+
+
+def _numeric(annotation) -> bool:
+    """Whether a field's annotation (a string under ``from __future__ import annotations``) is int or float."""
+    return str(annotation) in ("int", "float", "<class 'int'>", "<class 'float'>")
 
 
 @functools.lru_cache(maxsize=None)

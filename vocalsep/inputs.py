@@ -71,11 +71,6 @@ def output_name(rel: Path) -> Path:
     return rel.with_name(stem if stem not in ("", ".", "..") else rel.name)
 
 
-def stays_inside(name: Path) -> bool:
-    """Whether an output folder name (relative) is a folder strictly below the output root."""
-    return bool(name.parts) and not name.is_absolute() and all(p not in (".", "..") for p in name.parts)
-
-
 def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndarray]]:
     """Sample rate, channels and an iterator of the overlapping blocks (``audio.blocks``) of the part of a
     file that ``opts`` (an ``OutputOptions``) selects with ``start`` / ``duration``; ``block_sizes(rate)``
@@ -87,7 +82,7 @@ def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndar
     try:
         with audio.open_file(path) as f:
             sr, ch = f.samplerate, f.channels
-            start, frames = opts.span(sr, path)
+            start, frames = opts.span(sr)
             with audio.quiet_stderr():
                 first = f.read(1024, dtype="float32")
                 if start and len(first):
@@ -101,7 +96,7 @@ def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndar
     except (sf.LibsndfileError, RuntimeError):
         # not something libsndfile reads: decode whole with ffmpeg if available, else explain
         x, sr = audio.read(path)
-        start, frames = opts.span(sr, path)
+        start, frames = opts.span(sr)
         if start >= len(x):
             raise VocalsepError(past_end) from None
         x = x[start:] if frames is None else x[start:start + frames]

@@ -165,7 +165,7 @@ class OutputOptions:
             d["start"] = self.start
         return d
 
-    def span(self, sample_rate: int, path: Path) -> tuple[int, int | None]:
+    def span(self, sample_rate: int) -> tuple[int, int | None]:
         """(first sample, samples or None: to the end) of ``--start``/``--duration`` at ``sample_rate``."""
         return (int(round(self.start * sample_rate)),
                 None if self.duration is None else max(1, int(round(self.duration * sample_rate))))

@@ -35,7 +35,7 @@ import numpy as np
 from . import __version__, audio, outputs, spectral
 from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .inputs import Job, collect_inputs, duration, open_part, output_name, stays_inside  # noqa: F401  (re-exported)
+from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
 from .model import ModelFile, default_model_path, litert_available, make_runner
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
