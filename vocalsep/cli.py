@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, outspec  # outspec: the output options' names (standard library only: --help stays light)
 from .errors import VocalsepError
 from .extras import import_tensorflow, require
 
@@ -73,22 +73,22 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=Path("separated"),
               show_default=True, help="Folder for the results: OUTPUT/<song>/vocals.<fmt> and accompaniment.<fmt>.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default="wav", show_default=True,
+@click.option("-f", "--format", "fmt", type=click.Choice(list(outspec.FORMATS)), default="wav", show_default=True,
               help="Codec of the written files.")
 @click.option("--int16", "depth", flag_value="int16", default=None,
               help="16-bit samples (wav, flac).  Default: the input's (16, 24 bit or float; lossy inputs: 16).")
 @click.option("--int24", "depth", flag_value="int24", help="24-bit samples (wav, flac).")
 @click.option("--float32", "depth", flag_value="float32", help="32-bit float samples (wav): never clipped.")
-@click.option("--clip", type=click.Choice(["rescale", "clamp", "none"]), default=None,
+@click.option("--clip", type=click.Choice(list(outspec.CLIPS)), default=None,
               help="Samples beyond full scale: rescale (both stems by one gain, so they still add up), clamp, or "
                    "none (float only).  Default: rescale for integer formats and mp3, none for float.  Warns when "
                    "it acts.")
-@click.option("--stem", "stem", type=click.Choice(["vocals", "accompaniment"]), default=None,
+@click.option("--stem", "stem", type=click.Choice(list(outspec.STEMS)), default=None,
               help="Write this stem only (default: both).")
-@click.option("--stem-names", "accompaniment_name", type=click.Choice(["accompaniment", "instrumental", "no_vocals"]),
+@click.option("--stem-names", "accompaniment_name", type=click.Choice(list(outspec.ACCOMPANIMENT_NAMES)),
               default="accompaniment", show_default=True,
               help="Name of the accompaniment stem's file: instrumental, or no_vocals as Demucs writes it.")
-@click.option("--filename", "template", metavar="TEMPLATE", default="{track}/{stem}.{ext}", show_default=True,
+@click.option("--filename", "template", metavar="TEMPLATE", default=outspec.DEFAULT_TEMPLATE, show_default=True,
               help="Output path below OUTPUT, with {track} (the input's path below its folder, without extension), "
                    "{stem}, {ext} and {input_ext}; e.g. '{track}_{input_ext}/{stem}.{ext}' keeps a.mp3 and a.wav "
                    "apart.  A song's stems share one folder.")
