@@ -86,9 +86,9 @@ def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, fo
         print(f"training {fold}: {' '.join(cmd)}", flush=True)
     for fold, p, t0 in procs:
         if p.wait() != 0:
-            for _, other, _ in procs:  # no fold left training without its script
-                if other.poll() is None:
-                    other.terminate()
+            for _, other, _ in procs:  # no fold left training without its script; killed, not stopped
+                if other.poll() is None:  # (SIGTERM would save a model.vsep that a rerun takes for finished);
+                    other.kill()          # its checkpoint stays, and a rerun resumes from it
                     other.wait()
             raise SystemExit(f"{out / fold}: training failed (exit {p.returncode}); see {out / fold}.log")
         print(f"{fold}: trained in {(time.time() - t0) / 60:.1f} min", flush=True)
