@@ -212,6 +212,36 @@ def test_augmentations(tmp_path):
     assert 1.2 < max(ratios) / min(ratios) < 10 ** (24 / 20)
 
 
+def test_circular_shift_pairs_a_songs_voice_with_another_point_of_its_own_band(tmp_path):
+    # song a: both stems step through 8 tones (0.25 s each, the same tone index at the same time in both);
+    # song b: constant tones far above a's, to catch an accompaniment taken from another song
+    sr, seg = 8192, 2048
+    steps = np.concatenate([tone(0.25, sr, 512 + 256 * k)[:, 0] for k in range(8)])[:, None]
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": steps, "accompaniment": steps * 0.5}, sr)
+    write_song(root, "b", {"vocals": tone(2, sr, 3584), "accompaniment": tone(2, sr, 3840)}, sr)
+    songs = [s for s in data.discover(root) if s.name == "a"] + [s for s in data.discover(root) if s.name == "b"]
+    bin_hz = SPEC.sample_rate / SPEC.n_fft
+
+    def tones(cfg):
+        sampler = data.PatchSampler(songs, SPEC, MODEL, cfg)
+        out = []
+        for i in range(60):
+            _, voc, acc = sampler.example(np.random.default_rng(i))
+            out.append((voc.mean(1).argmax() * bin_hz, acc.mean(1).argmax() * bin_hz))
+        return np.array(out)
+
+    plain = tones(DataConfig(gain_db=0, remix_probability=0, channel_swap=False))
+    shifted = tones(DataConfig(gain_db=0, remix_probability=0, channel_swap=False, circular_shift=1.0))
+    a_plain, a_shift = plain[plain[:, 0] < 3000], shifted[shifted[:, 0] < 3000]  # examples of song a
+    assert len(a_plain) > 15 and len(a_shift) > 15
+    assert np.all(np.abs(a_plain[:, 0] - a_plain[:, 1]) < 2 * bin_hz)  # without it, voice and band in step
+    assert np.all(a_shift[:, 1] < 3000)  # the accompaniment is a's own (b's tones are above 3.5 kHz)
+    apart = np.abs(a_shift[:, 0] - a_shift[:, 1]) > 128  # another tone index: another point of the song
+    assert apart.mean() > 0.6, apart.mean()
+    assert np.all(np.abs(shifted[shifted[:, 0] > 3000][:, 1] - 3840) < 2 * bin_hz)  # b keeps b's band
+
+
 def test_batches_are_seeded_and_independent_of_workers(tmp_path):
     songs = data.discover(stems_folder(tmp_path / "s", n=4, channels=2))
     sampler = data.PatchSampler(songs, SPEC, MODEL, DataConfig())

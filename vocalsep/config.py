@@ -78,6 +78,9 @@ class DataConfig:
     remix_probability: probability that an example's vocals come from another song than its accompaniment.
     remix_across: a remixed example takes its accompaniment from another data set than its vocals (MIR-1K
         voices over MUSDB18 accompaniment and the reverse), when there is more than one.
+    circular_shift: probability that an example that is not remixed takes its accompaniment from another
+        random point of the same song (Huang et al. 2014's circular shift of the voice against the
+        accompaniment: new mixtures of a song's own voice and band).
     silent_vocals_probability: probability of an example with no vocals at all (teaches the network silence).
     pitch_shift, formant_shift: largest shift (semitones, either way) of the vocals' pitch (formants kept) and
         of their formants (pitch kept); 0 turns it off.  See :mod:`vocalsep.augment`.
@@ -102,6 +105,7 @@ class DataConfig:
     channel_swap: bool = True
     remix_probability: float = 0.25
     remix_across: bool = False
+    circular_shift: float = 0.0
     silent_vocals_probability: float = 0.0
     pitch_shift: float = 0.0
     formant_shift: float = 0.0

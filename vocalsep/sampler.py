@@ -149,6 +149,9 @@ class PatchSampler:
             if d.remix_probability > 0 and len(self.songs) > 1 and rng.random() < d.remix_probability:
                 song2, start2, ch2 = self._pick(rng, song.dataset if d.remix_across else None)
                 acc = self._source(song2, song2.accompaniment, start2, ch2)
+            elif d.circular_shift > 0 and rng.random() < d.circular_shift:
+                n, _ = self._span(song.sample_rate)  # the song's own band, from another point of it
+                acc = self._source(song, song.accompaniment, int(rng.integers(0, max(1, song.length - n + 1))), ch)
             else:
                 acc = self._source(song, song.accompaniment, start, ch)
             if d.gain_db > 0:
