@@ -33,7 +33,7 @@ def test_litert_export_equals_keras_with_trained_batch_norm(tmp_path):
     """BN folding and the sub-pixel form of the transposed convolutions compute the Keras network."""
     import keras
 
-    from vocalsep.model import KerasRunner, LiteRunner
+    from vocalsep.runners import KerasRunner, LiteRunner
 
     keras.utils.set_random_seed(3)
     sp, mc = tiny_configs()
