@@ -40,7 +40,8 @@ def generic_tflite(keras_model, cfg: ModelConfig) -> bytes:
         def network(x):
             return keras_model(x, training=False)
 
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([network.get_concrete_function()], keras_model)
+        # (without the trackable object: given one, the converter goes through a SavedModel and its output is NaN)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([network.get_concrete_function()])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
         try:

@@ -34,7 +34,6 @@ failing) the checkpoint and the model are saved and :func:`train` raises :class:
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -50,11 +49,11 @@ from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
+from .trainlog import LOG_FIELDS, RunLog  # noqa: F401  (LOG_FIELDS re-exported)
 
 log = logging.getLogger("vocalsep.train")
 
 CHECKPOINT = "checkpoint.npz"
-LOG_FIELDS = ("step", "loss", "lr", "val_loss", "time", "val_sdr")
 
 
 def learning_rate(cfg, step: int) -> float:
@@ -102,64 +101,6 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise VocalsepError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else e!r})") from None
     return meta
-
-
-class _Log:
-    """log.csv (kept up to ``start`` rows on resume) and TensorBoard scalars."""
-
-    def __init__(self, out_dir: Path, start: int):
-        self.path = out_dir / "log.csv"
-        rows = []
-        if start > 0 and self.path.exists():
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= start]
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, LOG_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-        self._f = open(self.path, "a", newline="")
-        self._w = csv.DictWriter(self._f, LOG_FIELDS)
-        self._tb = None
-        try:
-            import tensorflow as tf
-
-            self._tb = tf.summary.create_file_writer(str(out_dir / "tb"))
-        except Exception as e:  # pragma: no cover
-            log.warning("%s: no TensorBoard log (%s)", out_dir / "tb", e)
-
-    def _scalar(self, tag: str, value: float, step: int) -> None:
-        import tensorflow as tf
-
-        try:
-            tf.summary.scalar(tag, value, step=step)
-        except Exception:  # the tensorboard package is not installed: write the same record by hand
-            from tensorflow.core.framework import summary_pb2
-
-            md = summary_pb2.SummaryMetadata()
-            md.plugin_data.plugin_name = "scalars"
-            tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=md.SerializeToString())
-
-    def row(self, step: int, loss: float | None, lr: float, val_loss: float | None, elapsed: float,
-            val_sdr: float | None = None) -> None:
-        fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
-        self._w.writerow({"step": step, "loss": fmt(loss), "lr": fmt(lr), "val_loss": fmt(val_loss),
-                          "time": f"{elapsed:.1f}", "val_sdr": fmt(val_sdr)})
-        self._f.flush()
-        if self._tb is not None:
-            with self._tb.as_default():
-                if loss is not None:
-                    self._scalar("loss", loss, step)
-                self._scalar("lr", lr, step)
-                if val_loss is not None:
-                    self._scalar("val_loss", val_loss, step)
-                if val_sdr is not None:
-                    self._scalar("val_sdr", val_sdr, step)
-            self._tb.flush()
-
-    def close(self) -> None:
-        self._f.close()
-        if self._tb is not None:
-            self._tb.close()
 
 
 def make_steps(model, optimizer, batch_size: int):
@@ -262,6 +203,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
 
     keras.utils.set_random_seed(t.seed)
     model = build_model(cfg.model)
+    log.info("architecture %s: %d weights", cfg.model.arch, model.count_params())
     if t.lr_decay_steps > 0:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.lr_decay_steps,
                                                     alpha=t.lr_min / t.learning_rate)
@@ -325,7 +267,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                         {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
                          "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
 
-    logger = _Log(out_dir, step)
+    logger = RunLog(out_dir, step)
     stream = datamod.BatchStream(sampler, t.batch_size, t.seed, cfg.data.workers, start=step)
     from tqdm import tqdm
 
