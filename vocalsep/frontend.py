@@ -32,6 +32,7 @@ import numpy as np
 from . import audio, spectral
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .models.registry import get_arch
 
 #: window of the full-resolution STFT that the mask is applied to, in seconds (rounded to a power of two
 #: in samples): measured with oracle masks on MUSDB18-HQ (scripts/measure_full_band.py), ~0.1 s beats
@@ -76,6 +77,10 @@ class SpectralFrontEnd:
                  high_band_from_hz: float | None = None, high_band_slope: float = HIGH_BAND_SLOPE):
         if not 0 <= patch_overlap < 1:
             raise VocalsepError(f"patch_overlap must be in [0, 1), not {patch_overlap}")
+        domain = get_arch(model.arch).domain
+        if domain != "spectral":
+            raise VocalsepError(f"model: architecture {model.arch!r} works on the {domain} domain, not on "
+                                "spectrogram patches; the spectral front end cannot run it")
         self.spec, self.model = spec, model
         self.freq_bins, self.frames = model.freq_bins, model.frames
         #: frames from one patch's start to the next's at inference
