@@ -66,12 +66,12 @@ def bench_pipeline(cfg, batches: int) -> None:
 def bench_steps(cfg, sampler, steps: int) -> None:
     import keras
 
-    from vocalsep.model import build_unet
+    from vocalsep.model import build_model
     from vocalsep.train import make_steps
 
     bs = cfg.train.batch_size
     keras.utils.set_random_seed(0)
-    model = build_unet(cfg.model)
+    model = build_model(cfg.model)
     opt = keras.optimizers.Adam(cfg.train.learning_rate)
     step, _ = make_steps(model, opt, bs)
     mix, voc, _ = sampler.batch(np.random.default_rng(0), bs)

@@ -48,8 +48,7 @@ needs_ffmpeg = pytest.mark.skipif(not HAVE_FFMPEG, reason="needs ffmpeg and ffpr
 def tiny_configs():
     from vocalsep.config import ModelConfig, SpectralConfig
 
-    return SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32), ModelConfig(
-        freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
+    return SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32), ModelConfig.tiny()
 
 
 def save_tiny_model(path: Path, seed: int) -> Path:

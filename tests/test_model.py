@@ -33,7 +33,7 @@ def test_litert_export_equals_keras_with_trained_batch_norm(tmp_path):
     """BN folding and the sub-pixel form of the transposed convolutions compute the Keras network."""
     import keras
 
-    from vocalsep.model import KerasRunner, LiteRunner
+    from vocalsep.runners import KerasRunner, LiteRunner
 
     keras.utils.set_random_seed(3)
     sp, mc = tiny_configs()
@@ -70,16 +70,16 @@ def test_default_model_ships_with_its_config():
     assert mf.info.get("steps", 0) >= 1000  # a trained model, not an initialisation
 
 
-def straightforward_vocals(x: np.ndarray, sr: int) -> np.ndarray:
-    """The shipped model's vocals for a stereo excerpt computed the plain way: the Keras model, librosa's
-    STFT and ISTFT, the whole excerpt at once, every step spelled out."""
+def straightforward_vocals(x: np.ndarray, sr: int, mf: ModelFile | None = None) -> np.ndarray:
+    """A model's vocals (default: the shipped model's) for an excerpt (samples, channels) computed the plain
+    way: the Keras U-Net, librosa's STFT and ISTFT, the whole excerpt at once, the mid mask, every step
+    spelled out."""
     import keras
     import librosa
 
     from vocalsep import spectral
-    from vocalsep.separate import HIGH_BAND_SLOPE, full_band_stft_params
 
-    mf = ModelFile.load(default_model_path())
+    mf = mf or ModelFile.load(default_model_path())
     sp, mc = mf.spectral, mf.model
     net = build_unet(mc)
     net.set_weights([w.astype(np.float32) for w in mf.weights])
@@ -97,12 +97,13 @@ def straightforward_vocals(x: np.ndarray, sr: int) -> np.ndarray:
         mask[:, s:s + P] += out * w
         norm[s:s + P] += w
     mask = (mask / norm)[:, :T]
-    n_fft, hop = full_band_stft_params(sr)
+    n_fft = 2 ** round(np.log2(0.1 * sr))  # ~0.1 s, hop a quarter (2048 at 22.05 kHz, 4096 at 44.1)
+    hop = n_fft // 4
     vocals = np.zeros_like(x)
     for c in range(x.shape[1]):
         X = librosa.stft(x[:, c], n_fft=n_fft, hop_length=hop, **stft)
         M = spectral.upsample_mask(mask, sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft,
-                                   X.shape[1], hop / sr, sp.sample_rate / 2 ** 1.5, HIGH_BAND_SLOPE)
+                                   X.shape[1], hop / sr, sp.sample_rate / 2 ** 1.5, 2.0)
         vocals[:, c] = librosa.istft(X * M, n_fft=n_fft, hop_length=hop, length=len(x), center=True)
     return vocals
 

@@ -90,7 +90,7 @@ def nan_model(tmp_path_factory):
     mf = ModelFile.from_keras(m, sp, mc)
     buf = io.BytesIO()
     np.savez(buf, *[np.asarray(w, np.float16) for w in mf.weights])
-    cfg = {"format": 1, "spectral": vars(sp), "model": {**vars(mc), "channels": list(mc.channels)}, "info": {}}
+    cfg = {"format": 2, "spectral": vars(sp), "model": mc.to_dict(), "info": {}}
     parts = {"config.json": json.dumps(cfg).encode(), "weights.npz": buf.getvalue(), "model.tflite": mf.tflite}
     return write_zip(tmp_path_factory.mktemp("nan") / "nan.vsep", parts)
 
@@ -132,7 +132,7 @@ def test_auto_without_the_litert_runtime_runs_the_trained_weights(tiny_model, rn
 
 
 def test_the_keras_runner_never_runs_without_weights(tiny_model):
-    from vocalsep.model import KerasRunner
+    from vocalsep.runners import KerasRunner
 
     with pytest.raises(VocalsepError, match="needs the model's weights"):
         KerasRunner(ModelFile.load(tiny_model, weights=False))

@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .models.registry import get_arch
 
 
 def check_number(name: str, value, low: float, high: float, low_open: bool = False) -> float:
@@ -52,26 +53,41 @@ def read_member(z: zipfile.ZipFile, path: Path, name: str, limit: int) -> bytes:
     return data
 
 
-#: (lowest, highest) of each integer setting of a model file; floats are checked in _settings
+#: (lowest, highest) of each integer setting of a model file; floats are checked in model_settings
 _INT_RANGES = {
     "sample_rate": (1000, 384000), "n_fft": (16, 1 << 16), "hop_length": (1, 1 << 16),
     "freq_bins": (1, 1 << 15), "frames": (1, 1 << 12), "kernel_size": (1, 15), "stride": (1, 4),
     "dropout_layers": (0, 64),
 }
+#: most weights a model file's network may have
+MAX_WEIGHTS = 1 << 27
 
 
-def model_settings(path: Path, cfg: dict) -> tuple[SpectralConfig, ModelConfig]:
-    """The spectral and model settings of a model file's config.json, each checked for its type and range
-    (VocalsepError naming the file and the setting)."""
+def model_settings(path: Path, cfg: dict, fmt: int = 2) -> tuple[SpectralConfig, ModelConfig]:
+    """The spectral and model settings of a model file's config.json (format ``fmt``), each checked for its
+    type and range (VocalsepError naming the file and the setting).  Format 1 has no ``model.arch``: its
+    settings are the U-Net's; format 2 names the architecture, whose settings class checks the others (the
+    shared ones here, by type and range; its own ones through :mod:`vocalsep.config`'s pydantic checks and
+    its ``__post_init__``)."""
     def bad(key, value, want):
         return VocalsepError(f"{path}: config.json: {key} must be {want}, not {repr(value)[:40]}")
 
     out = {}
-    for section, kind in (("spectral", SpectralConfig), ("model", ModelConfig)):
+    for section in ("spectral", "model"):
         d = cfg.get(section)
         if not isinstance(d, dict):
             raise bad(section, d, "a mapping of settings")
-        names = {f.name for f in fields(kind)}
+        if section == "spectral":
+            kind = SpectralConfig
+        else:
+            arch = d.get("arch", "unet") if fmt >= 2 else "unet"
+            if not isinstance(arch, str):
+                raise bad("model.arch", arch, "the name of an architecture")
+            try:
+                kind = get_arch(arch).config
+            except VocalsepError as e:
+                raise VocalsepError(f"{path}: config.json: model.arch: {str(e)[:200]}") from None
+        names = {f.name for f in fields(kind)} - ({"arch"} if fmt < 2 else set())
         unknown = sorted(str(k)[:40] for k in d if k not in names)
         if unknown:
             raise VocalsepError(f"{path}: config.json: unknown {section} setting(s) {unknown}")
@@ -87,34 +103,29 @@ def model_settings(path: Path, cfg: dict) -> tuple[SpectralConfig, ModelConfig]:
             elif key in ("dropout", "leaky_slope"):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                     raise bad(f"{section}.{key}", value, "a number in [0, 1)")
-        out[section] = d
-    sp = SpectralConfig(**out["spectral"])
+        out[section] = (kind, d)
+    sp = SpectralConfig(**out["spectral"][1])
     if sp.hop_length > sp.n_fft:
         raise bad("spectral.hop_length", sp.hop_length, f"at most n_fft ({sp.n_fft})")
-    try:
-        mc = ModelConfig(**out["model"])
-    except VocalsepError as e:
-        raise VocalsepError(f"{path}: config.json: {e}") from None
+    from .config import _build  # the YAML configs' checks: types of the architecture's own settings
+
+    mc = _build(*out["model"], f"{path}: config.json: model")
     if mc.freq_bins > sp.n_fft // 2:
         raise bad("model.freq_bins", mc.freq_bins, f"at most n_fft / 2 ({sp.n_fft // 2})")
     if mc.freq_bins * mc.frames > 1 << 20:
         raise bad("model.frames", mc.frames, f"such that freq_bins x frames <= {1 << 20}")
-    if sum(math.prod(s) for s in weight_shapes(mc)) > 1 << 27:
-        raise VocalsepError(f"{path}: config.json: a network of these settings would have over {1 << 27} weights")
+    shapes = weight_shapes(mc)
+    if shapes is not None and sum(math.prod(s) for s in shapes) > MAX_WEIGHTS:
+        raise VocalsepError(f"{path}: config.json: a network of these settings would have over {MAX_WEIGHTS} weights")
     return sp, mc
 
 
-def weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:
-    """Shapes of the U-Net's weight arrays in ``build_unet(cfg).get_weights()`` order, without Keras:
-    per encoder layer the kernel (k, k, in, out), bias and 4 batch-norm vectors; per decoder layer the
-    transposed kernel (k, k, out, in), bias and (but the last) 4 batch-norm vectors."""
-    k, shapes, c_in = cfg.kernel_size, [], 1
-    for ch in cfg.channels:
-        shapes += [(k, k, c_in, ch), (ch,)] + [(ch,)] * 4
-        c_in = ch
-    outs = list(reversed(cfg.channels[:-1])) + [1]
-    for i, ch in enumerate(outs):
-        c_in = c_in if i == 0 else c_in + cfg.channels[-1 - i]
-        shapes += [(k, k, ch, c_in), (ch,)] + ([(ch,)] * 4 if i < len(outs) - 1 else [])
-        c_in = ch
-    return shapes
+def weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]] | None:
+    """Shapes of the weight arrays of ``cfg``'s network in ``get_weights()`` order, known without Keras for
+    the U-Net (:func:`vocalsep.models.unet.weight_shapes`); None for other architectures, whose weights are
+    checked against the network when it is built (:meth:`vocalsep.model.ModelFile.keras_model`)."""
+    if cfg.arch != "unet":
+        return None
+    from .models.unet import weight_shapes as unet_shapes
+
+    return unet_shapes(cfg)

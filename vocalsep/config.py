@@ -1,8 +1,10 @@
 """Typed configuration: spectral front end, network, data and training.
 
 A YAML file in ``configs/`` holds four sections (``spectral``, ``model``, ``data``, ``train``), each mapped
-onto one dataclass below; keys that are left out keep the defaults.  A saved model stores its
-``spectral`` and ``model`` sections, so a model file is all that separation needs.  The files of
+onto one dataclass below; keys that are left out keep the defaults.  The ``model`` section's ``arch`` (default
+``unet``) names a registered architecture (:mod:`vocalsep.models`), whose settings class (a subclass of
+:class:`ModelConfig`) checks the section's other keys.  A saved model stores its ``spectral`` and ``model``
+sections, so a model file is all that separation needs.  The files of
 ``configs/`` are shipped with the package: ``--config unet`` finds ``configs/unet.yaml`` from anywhere.
 """
 
@@ -37,11 +39,15 @@ class SpectralConfig:
 
 @dataclass
 class ModelConfig:
-    """The U-Net of Jansson et al. (2017).
+    """A spectral network's settings: those every architecture shares, which are the whole of the U-Net of
+    Jansson et al. (2017), architecture ``unet``.  Another architecture's settings extend this class (see
+    :mod:`vocalsep.models`).
 
     freq_bins x frames is the patch the network sees (the lowest ``freq_bins`` STFT bins; the Nyquist bin
     is dropped).  ``channels`` lists the encoder's filters; the decoder mirrors them.  The first
-    ``dropout_layers`` decoder layers use ``dropout``.
+    ``dropout_layers`` decoder layers use ``dropout``.  ``arch``: the registered architecture these settings
+    are for (``model: {arch: resunet, ...}`` in a YAML config picks its settings class); a subclass's instances
+    get their class's registered name when they are not given one.
     """
 
     freq_bins: int = 512
@@ -52,8 +58,11 @@ class ModelConfig:
     dropout: float = 0.5
     dropout_layers: int = 3
     leaky_slope: float = 0.2
+    arch: str = "unet"
 
     def __post_init__(self) -> None:
+        if type(self) is not ModelConfig and self.arch == "unet":  # a subclass's instance: its own name
+            self.arch = _registered_name(type(self), self.arch)
         self.channels = tuple(int(c) for c in self.channels)
         factor = self.stride ** len(self.channels)
         if self.freq_bins % factor or self.frames % factor:
@@ -61,6 +70,45 @@ class ModelConfig:
                 f"model: freq_bins ({self.freq_bins}) and frames ({self.frames}) must be multiples of "
                 f"stride**depth = {factor}"
             )
+
+    @classmethod
+    def tiny(cls) -> "ModelConfig":
+        """A tiny instance for tests: 64 x 16 patches, two levels of 4 and 8 channels (a few thousand weights,
+        built and exported in seconds).  An architecture whose settings need other values overrides it."""
+        return cls(freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``arch`` first, then the settings, tuples as lists (as YAML and config.json hold them)."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return {"arch": d.pop("arch"), **d}
+
+
+def _registered_name(kind: type, default: str) -> str:
+    """The name an architecture registered with settings class ``kind`` (the first, when several share it);
+    ``default`` when none did (building or saving such settings is then an error that names the class)."""
+    from .models import registry
+
+    for load in (False, True):
+        if load:
+            registry._load_all()
+        names = [a.name for a in registry.ARCHS.values() if a.config is kind]
+        if names:
+            return names[0]
+    return default
+
+
+def model_class(values: Any, source: str) -> type:
+    """The settings class of the architecture that the model section ``values`` names with ``arch``
+    (``unet`` when it names none); VocalsepError naming ``source`` and the known architectures otherwise."""
+    arch = values.get("arch", "unet") if isinstance(values, dict) else "unet"
+    if not isinstance(arch, str):
+        raise VocalsepError(f"{source}: model.arch = {arch!r}: the name of an architecture is expected")
+    from .models.registry import get_arch
+
+    try:
+        return get_arch(arch).config
+    except VocalsepError as e:
+        raise VocalsepError(f"{source}: model.arch = {arch!r}: {e}") from None
 
 
 @dataclass
@@ -152,7 +200,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["model"]["channels"] = list(d["model"]["channels"])
+        d["model"] = self.model.to_dict()
         return d
 
     @classmethod
@@ -163,7 +211,9 @@ class Config:
             raise VocalsepError(f"{source}: unknown section(s) {sorted(unknown)}; expected {sorted(sections)}")
         kwargs = {}
         for f in dataclasses.fields(cls):
-            kwargs[f.name] = _build(f.default_factory, d.get(f.name) or {}, f"{source}: {f.name}")  # type: ignore[misc]
+            values = d.get(f.name) or {}
+            kind = model_class(values, source) if f.name == "model" else f.default_factory
+            kwargs[f.name] = _build(kind, values, f"{source}: {f.name}")  # type: ignore[misc]
         return cls(**kwargs)
 
 

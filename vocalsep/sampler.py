@@ -1,6 +1,7 @@
 """Training examples: :class:`PatchSampler` draws random excerpts of training songs (partial reads, so memory
-does not grow with the number of songs) and turns them into normalised magnitude patches; the fixed
-validation patches and audio.  Nothing here imports TensorFlow."""
+does not grow with the number of songs) and turns them into normalised magnitude patches through the spectral
+front end (:mod:`vocalsep.frontend`); the fixed validation patches and audio.  Nothing here imports
+TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import audio, spectral
+from . import audio
 from .augment import VoiceEffects
 from .config import DataConfig, ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .frontend import SpectralFrontEnd
 
 if TYPE_CHECKING:
     from .data import Song
@@ -57,6 +59,7 @@ class PatchSampler:
         #: samples at the model rate whose centred STFT has exactly ``frames`` frames
         self.patch_len = (model.frames - 1) * spec.hop_length
         self.effects = VoiceEffects(data, spec.sample_rate)
+        self.frontend = SpectralFrontEnd(spec, model)
         self.dead = bytearray(len(self.songs))
         self.report = log.warning
         self._last_failure = ""
@@ -165,13 +168,9 @@ class PatchSampler:
         return vocals.astype(np.float32, copy=False), acc.astype(np.float32, copy=False)
 
     def magnitudes(self, vocals: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised (mixture, vocals, accompaniment) magnitudes, each (freq_bins, frames) float32."""
-        f, n_fft, hop = self.model.freq_bins, self.spec.n_fft, self.spec.hop_length
-        mix = np.abs(spectral.stft(vocals + acc, n_fft, hop)[:f])
-        v = np.abs(spectral.stft(vocals, n_fft, hop)[:f])
-        a = np.abs(spectral.stft(acc, n_fft, hop)[:f])
-        scale = np.float32(1.0 / (mix.max() + 1e-8))
-        return mix * scale, v * scale, a * scale
+        """Normalised (mixture, vocals, accompaniment) magnitudes, each (freq_bins, frames) float32: the front
+        end's training example (:meth:`vocalsep.frontend.SpectralFrontEnd.example`)."""
+        return self.frontend.example(vocals, acc)
 
     def example(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mixture, vocals, accompaniment) magnitudes of one example, each (freq_bins, frames) float32; an
@@ -225,12 +224,13 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
     return np.stack(mix), np.stack(voc)
 
 
-def validation_audio(songs: Sequence[Song], spec: SpectralConfig, count: int, max_seconds: float = 30.0
-                     ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``count`` held-out songs (spread over the list) for the validation SDR: (name, mixture, vocals), mono
-    (the mid) at the model rate, at most ``max_seconds`` from the middle of each; songs without vocals are left
+def validation_audio(songs: Sequence[Song], count: int, max_seconds: float = 30.0
+                     ) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    """``count`` held-out songs (spread over the list) for the validation SDR: (name, mixture, vocals, sample
+    rate), mono (the mid) float32 (samples,) at the song's own rate (separation takes them to the model's and
+    back, as it does any song), at most ``max_seconds`` from the middle of each; songs without vocals are left
     out."""
-    out: list[tuple[str, np.ndarray, np.ndarray]] = []
+    out: list[tuple[str, np.ndarray, np.ndarray, int]] = []
     if not songs or count <= 0:
         return out
     for i in np.unique(np.linspace(0, len(songs) - 1, min(count, len(songs))).round().astype(int)):
@@ -239,9 +239,8 @@ def validation_audio(songs: Sequence[Song], spec: SpectralConfig, count: int, ma
         start = (s.length - n) // 2
         parts = []
         for paths in (s.vocals, s.accompaniment):
-            x = sum(audio.read_excerpt(p, start, n, length=s.length)[0].mean(axis=1) for p in paths)
-            parts.append(audio.resample(x, s.sample_rate, spec.sample_rate))
+            parts.append(sum(audio.read_excerpt(p, start, n, length=s.length)[0].mean(axis=1) for p in paths))
         v, a = parts
         if np.abs(v).max() > 1e-4:
-            out.append((s.name, (v + a).astype(np.float32), v.astype(np.float32)))
+            out.append((s.name, (v + a).astype(np.float32), v.astype(np.float32), s.sample_rate))
     return out

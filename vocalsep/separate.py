@@ -3,16 +3,15 @@
 How a song is separated (any rate, any channel count, any length):
 
 1. The song is cut into blocks of ``block_seconds`` with ``overlap_seconds`` of context on each side
-   (memory holds one block, whatever the song's length).
-2. Each block is resampled to the model's rate (16384 Hz by default); the magnitude STFT of its mid
-   channel (or of each channel, ``stereo="channels"``) is cut into patches of ``frames`` frames
-   (overlapping by a quarter by default), which go through the network in batches; the vocal masks of
-   overlapping patches are overlap-added with a Hann weight.
-3. The mask is interpolated onto the full-resolution STFT of the block at the input's own rate (window
-   ~0.1 s rounded to a power of two; hop = window / 4).  Above the model's Nyquist (8192 Hz for the
-   default model) each frame takes the mean mask m of the model's top half-octave, raised to
-   1 + 2 x (octaves above the model's band) (``spectral.upsample_mask``, ``HIGH_BAND_SLOPE``), so the whole
-   band is kept and an uncertain mask fades where cymbals and hi-hats take over.
+   (by default the context the front end asks for, half a patch: 2 s for the default model; memory holds
+   one block, whatever the song's length).
+2-3. Each block goes through the spectral front end (:mod:`vocalsep.frontend`, the one training uses too):
+   resampled to the model's rate (16384 Hz by default), the magnitude STFT of its mid channel (or of each
+   channel, ``stereo="channels"``) cut into normalised patches (overlapping by a quarter by default) that
+   go through the network (a runner, :mod:`vocalsep.runners`) in batches; the patches' masks overlap-added,
+   interpolated onto the full-resolution STFT of the block at the input's own rate (window ~0.1 s), and
+   above the model's Nyquist (8192 Hz for the default model) the high-band rule (``HIGH_BAND_SLOPE``), so
+   the whole band is kept and an uncertain mask fades where cymbals and hi-hats take over.
 4. vocals = ISTFT(mask x mixture STFT) with the mixture's phase; accompaniment = mixture - vocals, so the
    two add up to the input exactly.
 5. Consecutive blocks are cross-faded linearly over their shared 2 x overlap samples, so there are no
@@ -32,42 +31,25 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import __version__, audio, outputs, spectral
+from . import __version__, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
-from .model import ModelFile, default_model_path, litert_available, make_runner
+from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, full_band_stft_params  # noqa: F401
+from .model import ModelFile, default_model_path
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
+from .runners import make_runner
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
 MAX_CHANNELS = 8
 
 
-#: window of the full-resolution STFT that the mask is applied to, in seconds (rounded to a power of two
-#: in samples): measured with oracle masks on MUSDB18-HQ (scripts/measure_full_band.py), ~0.1 s beats
-#: the model's own 62.5 ms by 0.9 dB
-FULL_BAND_WINDOW_S = 0.1
-
-
-def full_band_stft_params(sample_rate: int) -> tuple[int, int]:
-    """(n_fft, hop) of the full-resolution STFT at ``sample_rate``: about ``FULL_BAND_WINDOW_S`` rounded
-    to a power of two (4096 at 44.1 and 48 kHz, 2048 at 16 kHz), hop a quarter window."""
-    n_fft = 2 ** max(6, round(math.log2(FULL_BAND_WINDOW_S * sample_rate)))
-    return n_fft, n_fft // 4
-
-
-#: above the model's band the mask is m ** (1 + HIGH_BAND_SLOPE * octaves above it), m the mean mask of the
-#: model's top half-octave: measured with model masks on 17 held-out stereo songs (scripts/measure_high_band.py,
-#: docs/choices.md), slope 2 against 0 (0.1.0's rule): +0.5 and +0.9 dB vocals SDR in the band above 8 kHz
-#: (two models), songs whose vocals take 5 points more of that band than the truth 3 -> 0 and 4 -> 2
-HIGH_BAND_SLOPE = 2.0
-
-
 class Separator:
-    """Separates vocals from accompaniment with a trained U-Net.
+    """Separates vocals from accompaniment with a trained network (any spectral architecture).
 
     model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep).
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
-    block_seconds / overlap_seconds: streaming block length and the context on each side of a block.
+    block_seconds / overlap_seconds: streaming block length and the context on each side of a block (None:
+        the front end's, :meth:`~vocalsep.frontend.SpectralFrontEnd.context_seconds`).
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
         (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
         scripts/measure_full_band.py compares), raised to 1 + ``high_band_slope`` x octaves above the band
@@ -83,11 +65,12 @@ class Separator:
     """
 
     def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
-                 overlap_seconds: float = 2.0, high_band_from_hz: float | None = None, batch: int = 4,
+                 overlap_seconds: float | None = None, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True,
                  high_band_slope: float = HIGH_BAND_SLOPE, threads: int | None = None):
         check_number("block_seconds", block_seconds, 0, math.inf, low_open=True)
-        check_number("overlap_seconds", overlap_seconds, 0, math.inf)
+        if overlap_seconds is not None:
+            check_number("overlap_seconds", overlap_seconds, 0, math.inf)
         if high_band_from_hz is not None:
             check_number("high_band_from_hz", high_band_from_hz, 0, math.inf, low_open=True)
         check_number("high_band_slope", high_band_slope, 0, 16)
@@ -96,27 +79,28 @@ class Separator:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise VocalsepError(f"threads must be a whole number >= 1, not {threads!r}")
         path = Path(model_path) if model_path is not None else default_model_path()
-        # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback) the weights
-        mf = ModelFile.load(path, weights=backend == "keras" or (backend == "auto" and not litert_available()))
-        if mf.tflite is None and not mf.weights:  # no LiteRT model inside: Keras needs the weights
-            mf = ModelFile.load(path)
+        if stereo not in ("channels", "mid"):
+            raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
+        # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback, which
+        # make_runner gives the weights) reads the weights
+        mf = ModelFile.load(path, weights=backend == "keras")
         self.model_path = path
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
+        self.frontend = SpectralFrontEnd(mf.spectral, mf.model, patch_overlap, high_band_from_hz, high_band_slope)
         self.runner = make_runner(mf, backend, batch=int(batch), threads=threads)
         self.block_seconds = block_seconds
-        self.overlap_seconds = overlap_seconds
-        self.high_band_from_hz = (high_band_from_hz if high_band_from_hz is not None
-                                  else self.spectral.sample_rate / 2 ** 1.5)
-        self.high_band_slope = float(high_band_slope)
-        if stereo not in ("channels", "mid"):
-            raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
-        if not 0 <= patch_overlap < 1:
-            raise VocalsepError(f"patch_overlap must be in [0, 1), not {patch_overlap}")
+        self.overlap_seconds = overlap_seconds if overlap_seconds is not None else self.frontend.context_seconds()
         self.stereo = stereo
         self.pipeline = pipeline
-        self.patch_hop = max(1, int(round(self.model_config.frames * (1 - patch_overlap))))
+
+    # the front end's settings, as attributes of the Separator (scripts read and set them)
+    patch_hop = property(lambda self: self.frontend.patch_hop)
+    high_band_from_hz = property(lambda self: self.frontend.high_band_from_hz,
+                                 lambda self, v: setattr(self.frontend, "high_band_from_hz", v))
+    high_band_slope = property(lambda self: self.frontend.high_band_slope,
+                               lambda self, v: setattr(self.frontend, "high_band_slope", float(v)))
 
     # -- the model's view: masks at the model's rate ---------------------------------------------------
     def model_masks(self, x_model: np.ndarray) -> np.ndarray:
@@ -126,36 +110,9 @@ class Separator:
         Returns (channels, freq_bins, frames) float32 in [0, 1] (one "channel" for ``stereo="mid"``): bin k
         at k * sample_rate / n_fft Hz, frame t at t * hop_length samples.
         """
-        sp, mc = self.spectral, self.model_config
-        F, P = mc.freq_bins, mc.frames
-        if not np.isfinite(x_model).all():  # (else the network's NaN output below would blame the model)
-            raise VocalsepError("audio contains NaN or infinite samples")
         if self.stereo == "mid" and x_model.shape[1] > 1:
-            return self.model_masks(_mid(x_model))
-        mags = [np.abs(spectral.stft(x_model[:, c], sp.n_fft, sp.hop_length))[:F] for c in range(x_model.shape[1])]
-        T = mags[0].shape[1]
-        starts = spectral.patch_starts(T, P, self.patch_hop)
-        padded_T = starts[-1] + P
-        patches = np.zeros((len(mags) * len(starts), F, P, 1), dtype=np.float32)
-        for c, m in enumerate(mags):
-            mp = np.zeros((F, padded_T), dtype=np.float32)
-            mp[:, :T] = m
-            for j, s in enumerate(starts):
-                p = mp[:, s:s + P]
-                patches[c * len(starts) + j, :, :, 0] = p / (p.max() + 1e-8)
-        out = self.runner(patches)[..., 0]
-        if not np.isfinite(out).all():
-            raise VocalsepError(f"{self.model_path}: the network's output is NaN or infinite: the model file is "
-                                "damaged or its training diverged")
-        w = spectral.patch_weight(P)
-        masks = np.zeros((len(mags), F, padded_T), dtype=np.float32)
-        norm = np.zeros(padded_T, dtype=np.float32)
-        for j, s in enumerate(starts):
-            norm[s:s + P] += w
-        for c in range(len(mags)):
-            for j, s in enumerate(starts):
-                masks[c, :, s:s + P] += out[c * len(starts) + j] * w
-        return masks[:, :, :T] / norm[:T]
+            x_model = _mid(x_model)
+        return self.frontend.masks(x_model, self.runner, self.model_path)
 
     # -- one block at the input's rate -----------------------------------------------------------------
     def _block_masks(self, x: np.ndarray, sr: int) -> np.ndarray:
@@ -167,21 +124,7 @@ class Separator:
 
     def _block_vocals(self, x: np.ndarray, masks: np.ndarray, sr: int) -> np.ndarray:
         """Vocals for one block: its full-resolution STFT x the masks, inverted.  Returns x's shape."""
-        sp = self.spectral
-        n_fft, hop = full_band_stft_params(sr)
-        vocals = np.empty_like(x)
-        full = {}  # mask index -> mask on the full-resolution grid (one for all channels with stereo="mid")
-        for c in range(x.shape[1]):
-            X = spectral.stft(x[:, c], n_fft, hop)
-            k = min(c, len(masks) - 1)
-            if k not in full:
-                full[k] = spectral.upsample_mask(
-                    masks[k], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
-                    hop / sr, self.high_band_from_hz, self.high_band_slope,
-                )
-            X *= full[k]  # both are frames-major in memory: one pass, and the inverse FFTs read it in order
-            vocals[:, c] = spectral.istft(X, n_fft, hop, len(x))
-        return vocals
+        return self.frontend.full_band(x, masks, sr)
 
     def _separated_blocks(self, blocks: Iterable[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(block, its vocals) for each block; the network works on the next block in a thread while

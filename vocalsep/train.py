@@ -1,4 +1,5 @@
-"""Training: the U-Net of Jansson et al. on streamed patches, with checkpoints, resume and validation.
+"""Training: the network of ``cfg.model.arch`` (the U-Net of Jansson et al. by default; :mod:`vocalsep.models`)
+on streamed patches, with checkpoints, resume and validation.
 
 ``train(cfg, out_dir)`` writes into ``out_dir``:
 
@@ -12,13 +13,15 @@
     model.vsep        the final model (also written on Ctrl-C or SIGTERM)
     step-NNNNNN.vsep  the model every ``train.snapshot_every`` steps, when that is > 0
 
-Loss: mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches normalised
-by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
+Examples, loss and the validation's separation are the spectral front end's (:mod:`vocalsep.frontend`):
+the loss is the mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches
+normalised by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
 
 Validation, every ``train.steps_per_epoch`` steps: the loss on a fixed set of patches of the held-out songs
 (``val_loss``, which picks ``best.vsep``), and, when ``train.validation_songs_sdr`` > 0, the mean SDR (dB,
-``10 log10(|v|^2 / |v - v_est|^2)``) of that many held-out songs (at most 30 s of each) separated at the
-model's rate by masking its STFT (``val_sdr``; a quick progress figure, not the full-band evaluation).
+``10 log10(|v|^2 / |v - v_est|^2)``) of the mid of that many held-out songs (at most 30 s of each) separated
+at their own rate as ``vocalsep separate`` separates them (overlapping patches, the full-band stage and its
+rule above the model's band; ``val_sdr``: a progress figure over a few songs, not the evaluation).
 
 Batch ``k`` of the data stream is a function of (seed, k) only (see :class:`data.BatchStream`) and the
 checkpoint holds the dropout RNG state with the weights, so a run is repeatable with the same ``--seed``, and a
@@ -31,7 +34,6 @@ failing) the checkpoint and the model are saved and :func:`train` raises :class:
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -47,11 +49,11 @@ from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
+from .trainlog import LOG_FIELDS, RunLog  # noqa: F401  (LOG_FIELDS re-exported)
 
 log = logging.getLogger("vocalsep.train")
 
 CHECKPOINT = "checkpoint.npz"
-LOG_FIELDS = ("step", "loss", "lr", "val_loss", "time", "val_sdr")
 
 
 def learning_rate(cfg, step: int) -> float:
@@ -101,109 +103,42 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
     return meta
 
 
-class _Log:
-    """log.csv (kept up to ``start`` rows on resume) and TensorBoard scalars."""
-
-    def __init__(self, out_dir: Path, start: int):
-        self.path = out_dir / "log.csv"
-        rows = []
-        if start > 0 and self.path.exists():
-            with open(self.path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= start]
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, LOG_FIELDS)
-            w.writeheader()
-            w.writerows(rows)
-        self._f = open(self.path, "a", newline="")
-        self._w = csv.DictWriter(self._f, LOG_FIELDS)
-        self._tb = None
-        try:
-            import tensorflow as tf
-
-            self._tb = tf.summary.create_file_writer(str(out_dir / "tb"))
-        except Exception as e:  # pragma: no cover
-            log.warning("%s: no TensorBoard log (%s)", out_dir / "tb", e)
-
-    def _scalar(self, tag: str, value: float, step: int) -> None:
-        import tensorflow as tf
-
-        try:
-            tf.summary.scalar(tag, value, step=step)
-        except Exception:  # the tensorboard package is not installed: write the same record by hand
-            from tensorflow.core.framework import summary_pb2
-
-            md = summary_pb2.SummaryMetadata()
-            md.plugin_data.plugin_name = "scalars"
-            tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=md.SerializeToString())
-
-    def row(self, step: int, loss: float | None, lr: float, val_loss: float | None, elapsed: float,
-            val_sdr: float | None = None) -> None:
-        fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
-        self._w.writerow({"step": step, "loss": fmt(loss), "lr": fmt(lr), "val_loss": fmt(val_loss),
-                          "time": f"{elapsed:.1f}", "val_sdr": fmt(val_sdr)})
-        self._f.flush()
-        if self._tb is not None:
-            with self._tb.as_default():
-                if loss is not None:
-                    self._scalar("loss", loss, step)
-                self._scalar("lr", lr, step)
-                if val_loss is not None:
-                    self._scalar("val_loss", val_loss, step)
-                if val_sdr is not None:
-                    self._scalar("val_sdr", val_sdr, step)
-            self._tb.flush()
-
-    def close(self) -> None:
-        self._f.close()
-        if self._tb is not None:
-            self._tb.close()
-
-
 def make_steps(model, optimizer, batch_size: int):
     """(train_step, eval_step), both tf.functions of (mixture, vocals) magnitude batches
-    (batch, freq_bins, frames, 1): ``train_step`` applies one Adam step and returns the batch's mean L1 loss
-    between ``mask * mixture`` and the vocals; ``eval_step`` (inference mode) returns the sum over the batch
-    of the per-patch mean loss."""
+    (batch, freq_bins, frames, 1): ``train_step`` applies one Adam step and returns the batch's mean of the
+    front end's loss (:func:`vocalsep.frontend.l1_loss`); ``eval_step`` (inference mode) returns its sum over
+    the batch."""
     import tensorflow as tf
 
-    shape = (batch_size,) + tuple(model.input_shape[1:])
-    spec = tf.TensorSpec(shape, tf.float32)
+    from .frontend import l1_loss
+
+    spec = tf.TensorSpec((batch_size,) + tuple(model.input_shape[1:]), tf.float32)
 
     @tf.function(input_signature=[spec, spec])
     def train_step(mix, voc):
         with tf.GradientTape() as tape:
-            mask = model(mix, training=True)
-            loss = tf.reduce_mean(tf.abs(mask * mix - voc))
+            loss = tf.reduce_mean(l1_loss(model(mix, training=True), mix, voc))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     @tf.function(reduce_retracing=True)
     def eval_step(mix, voc):
-        mask = model(mix, training=False)
-        return tf.reduce_sum(tf.reduce_mean(tf.abs(mask * mix - voc), axis=[1, 2, 3]))
+        return tf.reduce_sum(l1_loss(model(mix, training=False), mix, voc))
 
     return train_step, eval_step
 
 
-def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg) -> float:
-    """SDR (dB) of the vocals of ``mix`` (mono, at the model rate) separated by masking its STFT with the
-    network's mask, patch by patch (each patch normalised like the training patches).  ``predict``:
-    (n, freq_bins, frames, 1) -> mask of the same shape.  Bins above ``freq_bins`` get the top bin's mask."""
-    from . import spectral
+def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg, sample_rate: int | None = None
+             ) -> float:
+    """SDR (dB) of the vocals of ``mix`` (mono (samples,), at ``sample_rate``, default the model's) separated as
+    :class:`~vocalsep.separate.Separator` separates a block (the front end's ``separate``: overlapping patches,
+    overlap-added masks, the full-band stage and its high-band rule).  ``predict``: a runner,
+    (n, freq_bins, frames, 1) -> mask of the same shape."""
+    from .frontend import SpectralFrontEnd
 
-    S = spectral.stft(mix, spec.n_fft, spec.hop_length)
-    F, P = model_cfg.freq_bins, model_cfg.frames
-    T = S.shape[1]
-    n = -(-T // P)
-    mag = np.zeros((F, n * P), np.float32)
-    mag[:, :T] = np.abs(S[:F])
-    patches = mag.reshape(F, n, P).transpose(1, 0, 2)
-    patches = patches / (patches.max(axis=(1, 2), keepdims=True) + 1e-8)
-    masks = np.asarray(predict(patches[..., None]))[..., 0]
-    mask = masks.transpose(1, 0, 2).reshape(F, n * P)[:, :T]
-    mask = np.concatenate([mask, np.repeat(mask[-1:], S.shape[0] - F, axis=0)])
-    est = spectral.istft(S * mask, spec.n_fft, spec.hop_length, len(mix))
+    sr = sample_rate or spec.sample_rate
+    est = SpectralFrontEnd(spec, model_cfg).separate(np.asarray(mix, np.float32)[:, None], sr, predict)[:, 0]
     err = np.sum((vocals.astype(np.float64) - est) ** 2)
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
@@ -240,7 +175,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
              len(val_songs), "s"[:len(val_songs) != 1])
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
     val_mix, val_voc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model, cfg.data.validation_patches)
-    val_audio = datamod.validation_audio(val_songs, cfg.spectral, t.validation_songs_sdr)
+    val_audio = datamod.validation_audio(val_songs, t.validation_songs_sdr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
@@ -249,7 +184,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     import keras
     import tensorflow as tf
 
-    from .model import ModelFile, build_unet, nonfinite
+    from .model import ModelFile, build_model, nonfinite
+    from .runners import KerasRunner
 
     try:  # the LiteRT converter's deprecation notices would break the progress bar
         import absl.logging
@@ -266,7 +202,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             log.warning("threads: %s", e)
 
     keras.utils.set_random_seed(t.seed)
-    model = build_unet(cfg.model)
+    model = build_model(cfg.model)
+    log.info("architecture %s: %d weights", cfg.model.arch, model.count_params())
     if t.lr_decay_steps > 0:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.lr_decay_steps,
                                                     alpha=t.lr_min / t.learning_rate)
@@ -302,22 +239,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             total += float(eval_step(val_mix[i:i + t.batch_size], val_voc[i:i + t.batch_size]))
         return total / len(val_mix)
 
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(x), t.batch_size):  # whole batches: one traced shape
-            b = x[i:i + t.batch_size]
-            pad = t.batch_size - len(b)
-            if pad:
-                b = np.concatenate([b, np.zeros((pad,) + b.shape[1:], np.float32)])
-            out.append(np.asarray(infer(b))[: t.batch_size - pad])
-        return np.concatenate(out)
+    predict = KerasRunner.for_model(model, t.batch_size)
 
     def validate_sdr() -> float | None:
         if not val_audio:
             return None
-        return float(np.mean([song_sdr(predict, m, v, cfg.spectral, cfg.model) for _, m, v in val_audio]))
+        return float(np.mean([song_sdr(predict, m, v, cfg.spectral, cfg.model, sr) for _, m, v, sr in val_audio]))
 
     def info(val: float | None) -> dict:
         return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
@@ -340,7 +267,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                         {"step": step, "best_val_loss": best_val, "val_loss": last_val, "val_sdr": last_sdr,
                          "elapsed": elapsed0 + time.time() - t0, "seed": t.seed})
 
-    logger = _Log(out_dir, step)
+    logger = RunLog(out_dir, step)
     stream = datamod.BatchStream(sampler, t.batch_size, t.seed, cfg.data.workers, start=step)
     from tqdm import tqdm
 

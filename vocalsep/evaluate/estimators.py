@@ -96,7 +96,7 @@ class SeparatorEstimator:
             d["spectral"] = asdict(spectral)
         mc = getattr(self.separator, "model_config", None)
         if mc is not None:
-            d["model_config"] = {**asdict(mc), "channels": list(mc.channels)}
+            d["model_config"] = mc.to_dict()
         backend = getattr(getattr(self.separator, "runner", None), "name", None)
         if backend:
             d["backend"] = backend
