@@ -228,7 +228,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
               help="model: separate with --model.  mixture: the mixture as both estimates (the floor).  "
                    "irm: the oracle ideal ratio mask (an upper bound for mask methods).")
 @click.option("--estimates", type=click.Path(path_type=Path), default=None,
-              help="Score separations another tool wrote: ESTIMATES/<track>/vocals.wav and accompaniment.wav.")
+              help="Score separations written by vocalsep separate or another tool: ESTIMATES/<track>/vocals.wav "
+                   "and accompaniment.wav (or instrumental, no_vocals; any audio format).")
 @click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
               help="Model file for --method model (default: the model shipped with vocalsep).")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
