@@ -30,7 +30,8 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".mov")
 #: what ``separate`` picks up in a folder
 INPUT_EXTENSIONS = AUDIO_EXTENSIONS + VIDEO_EXTENSIONS
 #: output formats: name -> (soundfile format, subtype)
-OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None)}
+OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None),
+                  "ogg": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS")}
 
 
 _STDERR_LOCK = threading.RLock()
@@ -260,11 +261,12 @@ class AtomicWriter:
     """Write audio in blocks to a temporary file beside ``path``; :meth:`commit` renames it into place.
 
     If the writer is closed without commit (an error, Ctrl-C), the temporary file is removed, so no half
-    file is ever left under the final name.
+    file is ever left under the final name.  ``encoding``: an :class:`vocalsep.encoding.Encoding` (mp3
+    bitrate or quality, tags), or an mp3 bitrate in kbps.
     """
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav",
-                 subtype: str | None = None, clamp: bool = True, mp3_bitrate: int | None = None):
+                 subtype: str | None = None, clamp: bool = True, encoding=None):
         self.path = Path(path)
         if fmt not in OUTPUT_FORMATS:
             raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
@@ -276,17 +278,11 @@ class AtomicWriter:
         self.clipped = 0    # samples cut at +-1
         self.tmp = temporary_beside(self.path)
         try:
-            kw = {}
-            if mp3_bitrate is not None:
-                from .outspec import mp3_compression
+            from .encoding import Encoding, open_writer
 
-                kw = {"bitrate_mode": "CONSTANT", "compression_level": mp3_compression(mp3_bitrate, sample_rate, path)}
-            try:
-                self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
-                                       subtype=subtype, **kw)
-            except TypeError:  # soundfile < 0.13 has no compression_level / bitrate_mode
-                raise VocalsepError(f"--mp3-bitrate needs soundfile >= 0.13 (this is {sf.__version__}): "
-                                    "pip install -U soundfile") from None
+            if isinstance(encoding, int):
+                encoding = Encoding(mp3_bitrate=encoding)
+            self._f = open_writer(self.tmp, sample_rate, channels, fmt, major, subtype, encoding, self.path)
         except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
             if isinstance(e, VocalsepError):
