@@ -5,6 +5,7 @@ with PyAV's own encoders, so nothing needs the ffmpeg program."""
 
 from __future__ import annotations
 
+import logging
 import math
 from fractions import Fraction
 from pathlib import Path
@@ -211,3 +212,23 @@ def test_without_pyav_an_m4a_is_one_line(tiny_model, tmp_path, rng, monkeypatch)
     r = run("separate", p, "-o", tmp_path / "out", "--model", tiny_model)
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0
     assert "needs PyAV: pip install av" in r.output
+
+
+def test_damaged_packets_are_skipped_with_a_warning(tmp_path, rng, caplog, monkeypatch):
+    """Packets that do not decode are left out, as FFmpeg's program leaves them, and said once."""
+    p = encode(tmp_path / "a.m4a", make_audio(rng, 3.0, 22050, 2), 22050, "aac", "fltp")
+    whole, _ = audio.read(p)
+    data = bytearray(p.read_bytes())
+    r = np.random.default_rng(5)
+    with containers.Reader(p) as reader:
+        packets = sum(1 for _ in reader._c.demux(reader.stream) if _.size)
+    # damage the payload (the file's middle third), not its index
+    lo, hi = len(data) // 3, 2 * len(data) // 3
+    data[lo:hi] = r.integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.m4a"
+    bad.write_bytes(bytes(data))
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)  # (the CLI's tests turn it off)
+    with caplog.at_level("WARNING", logger="vocalsep"):
+        y, sr = audio.read(bad)
+    assert sr == 22050 and len(y) < len(whole) and packets > 10
+    assert [m for m in caplog.messages if "damaged packet" in m and "bad.m4a" in m]

@@ -10,6 +10,7 @@ rate and channel count: any resampling is vocalsep's own (soxr), as for every ot
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class Reader:
             self._count = 0                    # samples in _held
             self.samplerate = self.channels = 0
             self.skipped_packets = 0           # damaged packets left out (FFmpeg's program skips them too)
+            self._warned = False
             if not self._decode_more():
                 raise VocalsepError(f"{self.path}: contains no audio samples")
             self.frames_hint = self._header_frames()
@@ -97,6 +99,12 @@ class Reader:
             try:
                 packet = next(self._packets)
             except StopIteration:
+                if self.skipped_packets and not self._warned:
+                    self._warned = True
+                    logging.getLogger("vocalsep").warning(
+                        "%s: %d damaged packet%s of its audio could not be decoded and %s left out (FFmpeg's "
+                        "program skips them too)", self.path, self.skipped_packets,
+                        "s" if self.skipped_packets > 1 else "", "were" if self.skipped_packets > 1 else "was")
                 return False
             except self._av_error as e:
                 raise VocalsepError(f"{self.path}: could not be read ({_short(e)})") from None
