@@ -12,7 +12,7 @@ import numpy as np
 from .. import audio as audio_io
 from ..config import SpectralConfig
 from ..errors import VocalsepError
-from .tracks import TARGETS, TrackAudio, _find_audio
+from .tracks import TrackAudio, _find_audio
 
 
 class MixtureEstimator:
