@@ -2,12 +2,14 @@
 """Fuzz what vocalsep reads from outside: model files and audio file headers.  Prints what it found.
 
     python scripts/fuzz_inputs.py [--model PATH] [--cases 100] [--seed 0] [--mem-gb 4] [--timeout 20]
+                                  [--audio-only]
 
 Model files: the model (default: the shipped one) is taken apart and rebuilt with one mutation per case
 (a config.json setting replaced by NaN, a negative, a huge number, a string, null or a list; bytes flipped
 in an uncompressed member; a member truncated, emptied or dropped; the archive itself truncated), then
-loaded and used to separate one second of noise.  Audio: a short wav, flac and mp3 get bytes flipped in
-their first 128 bytes or are cut short, then go through ``Separator.separate_file``.
+loaded and used to separate one second of noise.  Audio: a short wav, flac, mp3 and m4a (AAC, decoded by
+PyAV) get bytes flipped in their first 128 bytes or are cut short, then go through
+``Separator.separate_file``.  ``--audio-only`` skips the model files.
 
 Each case ends as ``ok`` (worked: finite output, both files), ``refused`` (a one-line VocalsepError) or
 ``BUG``: any other exception, a message over one line, a hang past --timeout, more than --mem-gb of memory,
@@ -135,6 +137,15 @@ def fuzz_audio(sep: Separator, cases: int, rnd: random.Random, tmp: Path, timeou
         p = tmp / f"orig.{fmt}"
         sf.write(p, x, 22050, format=fmt.upper())
         originals[fmt] = p.read_bytes()
+    import av  # an m4a, which libsndfile does not read: PyAV decodes it
+
+    with av.open(str(tmp / "orig.m4a"), "w") as c:
+        st = c.add_stream("aac", rate=22050, layout="stereo")
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout="stereo")
+        f.sample_rate, f.pts = 22050, 0
+        for pkt in [*st.encode(f), *st.encode(None)]:
+            c.mux(pkt)
+    originals["m4a"] = (tmp / "orig.m4a").read_bytes()
     results = []
     for i in range(cases):
         fmt = rnd.choice(sorted(originals))
@@ -177,6 +188,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mem-gb", type=float, default=4.0, help="address space limit of this process")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds a case may take")
+    ap.add_argument("--audio-only", action="store_true", help="fuzz the audio files only, not the model files")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sep = Separator(args.model)  # before the memory limit: TensorFlow-free, but LiteRT maps memory
@@ -184,7 +196,7 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     rnd = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as d:
-        results = fuzz_models(args.model, args.cases, rnd, Path(d), args.timeout)
+        results = [] if args.audio_only else fuzz_models(args.model, args.cases, rnd, Path(d), args.timeout)
         results += fuzz_audio(sep, args.cases, rnd, Path(d), args.timeout)
     counts = {k: sum(r[1] == k for r in results) for k in ("ok", "refused", "BUG")}
     print(f"{len(results)} cases: {counts['ok']} ok, {counts['refused']} refused with one line, {counts['BUG']} BUG")

@@ -1,17 +1,16 @@
 """Audio I/O: reading whole files, excerpts and blocks, resampling, and atomic writing.
 
 Arrays are float32 of shape (samples, channels), values nominally in [-1, 1], rates in Hz.
-Decoding is libsndfile's (through soundfile): wav, flac, ogg/vorbis, opus and mp3.  Other containers
-(m4a, aac, ...) are decoded with ffmpeg when it is installed.
+Decoding is libsndfile's (through soundfile): wav, flac, ogg/vorbis, opus and mp3.  What libsndfile does
+not read (m4a, aac, wma, the audio of mp4/mkv/webm/mov videos) is decoded by PyAV's FFmpeg libraries
+(:mod:`vocalsep.containers`), in blocks as well: no ffmpeg program is needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -24,10 +23,15 @@ import soundfile as sf
 from .atomic import publish, temporary_beside
 from .errors import VocalsepError
 
-#: extensions that ``separate`` picks up in a folder
+#: audio file extensions (training data folders, evaluation estimates; ``separate`` adds VIDEO_EXTENSIONS)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".m4a", ".aac", ".wma")
+#: video containers whose audio ``separate`` takes (in folder scans too)
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".mov")
+#: what ``separate`` picks up in a folder
+INPUT_EXTENSIONS = AUDIO_EXTENSIONS + VIDEO_EXTENSIONS
 #: output formats: name -> (soundfile format, subtype)
-OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None)}
+OUTPUT_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", None),
+                  "ogg": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS")}
 
 
 _STDERR_LOCK = threading.RLock()
@@ -54,6 +58,26 @@ def open_file(path: str | Path) -> sf.SoundFile:
     """libsndfile's reader for ``path`` (raises its own errors), quietly."""
     with quiet_stderr():
         return sf.SoundFile(str(path))
+
+
+def libsndfile_only(path: Path) -> bool:
+    """Whether a file that libsndfile refuses is refused for good (wav and flac: their own errors name the
+    problem better than FFmpeg's), rather than handed to PyAV."""
+    return path.suffix.lower() in (".wav", ".flac")
+
+
+def open_reader(path: str | Path):
+    """A reader for ``path``: libsndfile's (``soundfile.SoundFile``) where it reads the file, else PyAV's
+    (:class:`vocalsep.containers.Reader`, the same reading interface).  VocalsepError when neither can."""
+    from .containers import Reader
+
+    path = Path(path)
+    try:
+        return open_file(path)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        if libsndfile_only(path):
+            raise _soundfile_error(path, e) from None
+    return Reader(path)
 
 
 @dataclass
@@ -106,7 +130,7 @@ def subtype(path: str | Path) -> str | None:
 
 
 def info(path: str | Path) -> AudioInfo:
-    """Rate, channels and length of an audio file, without decoding it (ffmpeg probe for other formats)."""
+    """Rate, channels and length of an audio file (mp3 and the files PyAV reads: counted by decoding in blocks)."""
     path = Path(path)
     check_file(path)
     try:
@@ -121,12 +145,14 @@ def info(path: str | Path) -> AudioInfo:
             raise VocalsepError(f"{path}: contains no audio samples")
         return AudioInfo(path, int(i.samplerate), int(i.channels), frames)
     except sf.LibsndfileError as e:
-        if _have_ffmpeg() and path.suffix.lower() not in (".wav", ".flac"):
-            x, sr = _ffmpeg_read(path)
-            return AudioInfo(path, sr, x.shape[1], len(x))
-        raise _soundfile_error(path, e) from None
+        if libsndfile_only(path):
+            raise _soundfile_error(path, e) from None
     except RuntimeError as e:
         raise _soundfile_error(path, e) from None
+    from .containers import Reader
+
+    with Reader(path) as r:  # counted exactly by decoding (one packet in memory at a time)
+        return AudioInfo(path, r.samplerate, r.channels, r.count())
 
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:
@@ -134,11 +160,9 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
     path = Path(path)
     check_file(path)
     try:
-        with quiet_stderr():
-            x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with open_reader(path) as f, quiet_stderr():
+            x, sr = f.read(-1, dtype="float32", always_2d=True), f.samplerate
     except (sf.LibsndfileError, RuntimeError) as e:
-        if _have_ffmpeg() and path.suffix.lower() not in (".wav", ".flac"):
-            return _ffmpeg_read(path)
         raise _soundfile_error(path, e) from None
     if len(x) == 0:
         raise VocalsepError(f"{path}: contains no audio samples")
@@ -176,12 +200,17 @@ def blocks(path: str | Path, block: int, overlap: int, start: int = 0,
     ``frames``: only that part of the file (from sample ``start``, ``frames`` samples or to the end)."""
     path = Path(path)
     try:
-        f = open_file(path)
+        f = open_reader(path)
         if start:
             with quiet_stderr():
                 f.seek(start)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
+    return reader_blocks(f, block, overlap, frames)
+
+
+def reader_blocks(f, block: int, overlap: int, frames: int | None = None) -> Iterator[np.ndarray]:
+    """:func:`blocks` of an open reader (:func:`open_reader`), from its position on; closes it at the end."""
     with f:
         # read once, in order: the overlap a block shares with the next is kept, not decoded again
         start = lo = pos = 0  # block start, first sample held in `buf`, samples read so far
@@ -232,11 +261,12 @@ class AtomicWriter:
     """Write audio in blocks to a temporary file beside ``path``; :meth:`commit` renames it into place.
 
     If the writer is closed without commit (an error, Ctrl-C), the temporary file is removed, so no half
-    file is ever left under the final name.
+    file is ever left under the final name.  ``encoding``: an :class:`vocalsep.encoding.Encoding` (mp3
+    bitrate or quality, tags), or an mp3 bitrate in kbps.
     """
 
     def __init__(self, path: str | Path, sample_rate: int, channels: int, fmt: str = "wav",
-                 subtype: str | None = None, clamp: bool = True, mp3_bitrate: int | None = None):
+                 subtype: str | None = None, clamp: bool = True, encoding=None):
         self.path = Path(path)
         if fmt not in OUTPUT_FORMATS:
             raise VocalsepError(f"{path}: unknown output format {fmt!r}; choose one of {sorted(OUTPUT_FORMATS)}")
@@ -248,17 +278,11 @@ class AtomicWriter:
         self.clipped = 0    # samples cut at +-1
         self.tmp = temporary_beside(self.path)
         try:
-            kw = {}
-            if mp3_bitrate is not None:
-                from .outspec import mp3_compression
+            from .encoding import Encoding, open_writer
 
-                kw = {"bitrate_mode": "CONSTANT", "compression_level": mp3_compression(mp3_bitrate, sample_rate, path)}
-            try:
-                self._f = sf.SoundFile(str(self.tmp), "w", samplerate=sample_rate, channels=channels, format=major,
-                                       subtype=subtype, **kw)
-            except TypeError:  # soundfile < 0.13 has no compression_level / bitrate_mode
-                raise VocalsepError(f"--mp3-bitrate needs soundfile >= 0.13 (this is {sf.__version__}): "
-                                    "pip install -U soundfile") from None
+            if isinstance(encoding, int):
+                encoding = Encoding(mp3_bitrate=encoding)
+            self._f = open_writer(self.tmp, sample_rate, channels, fmt, major, subtype, encoding, self.path)
         except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
             if isinstance(e, VocalsepError):
@@ -319,33 +343,3 @@ def write(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str = "wav", s
         w.discard()
         raise
 
-
-def _have_ffmpeg() -> bool:
-    return shutil.which("ffmpeg") is not None
-
-
-def _ffmpeg_read(path: Path) -> tuple[np.ndarray, int]:
-    """Decode any container ffmpeg knows to float32 at its own rate and channel count."""
-    # "file:" + an absolute path: ffmpeg reads the file itself, whatever its name (a name such as
-    # "concat:x.m4a" would otherwise select one of ffmpeg's protocols)
-    local = "file:" + os.path.abspath(path)
-    probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels",
-         "-of", "csv=p=0", local],
-        capture_output=True, text=True,
-    )
-    try:
-        sr, ch = (int(v) for v in probe.stdout.strip().split(",")[:2])
-    except ValueError:
-        raise VocalsepError(f"{path}: not a readable audio file (unknown or corrupt format)") from None
-    proc = subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", local, "-f", "f32le", "-acodec", "pcm_f32le", "-"],
-        capture_output=True,
-    )
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise VocalsepError(f"{path}: ffmpeg could not decode it ({err[-1] if err else 'unknown error'})")
-    x = np.frombuffer(proc.stdout, dtype=np.float32).reshape(-1, ch).copy()
-    if len(x) == 0:
-        raise VocalsepError(f"{path}: contains no audio samples")
-    return x, sr

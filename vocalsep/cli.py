@@ -81,7 +81,7 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.option("--float32", "depth", flag_value="float32", help="32-bit float samples (wav): never clipped.")
 @click.option("--clip", type=click.Choice(list(outspec.CLIPS)), default=None,
               help="Samples beyond full scale: rescale (both stems by one gain, so they still add up), clamp, or "
-                   "none (float only).  Default: rescale for integer formats and mp3, none for float.  Warns when "
+                   "none (float only).  Default: rescale for integer and lossy formats, none for float.  Warns when "
                    "it acts.")
 @click.option("--stem", "stem", type=click.Choice(list(outspec.STEMS)), default=None,
               help="Write this stem only (default: both).")
@@ -93,7 +93,13 @@ def _output(quiet: bool, verbose: bool) -> bool:
                    "{stem}, {ext} and {input_ext}; e.g. '{track}_{input_ext}/{stem}.{ext}' keeps a.mp3 and a.wav "
                    "apart.  A song's stems share one folder.")
 @click.option("--mp3-bitrate", type=click.IntRange(8, 320), default=None, metavar="KBPS",
-              help="Constant bitrate of mp3 outputs, e.g. 320 (default: libsndfile's variable bitrate).")
+              help="Constant bitrate of mp3 outputs, e.g. 320 (default: variable bitrate, LAME's -V 4).")
+@click.option("--mp3-quality", type=click.FloatRange(0, 9), default=None, metavar="V",
+              help="Variable bitrate of mp3 outputs at LAME's quality V: 0 (best, ~245 kbps) to 9 (~65 kbps); "
+                   "default 4.")
+@click.option("--tags/--no-tags", default=True, show_default=True,
+              help="Copy the input's tags (title, artist, album, date, track, genre, comment, copyright) to "
+                   "each stem.")
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Separate from this time in each input (default: its start).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
@@ -107,7 +113,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
               help="Threads of the network (LiteRT; default: one per CPU).")
 @_verbosity
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | None, clip: str | None,
-             stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None, start: float,
+             stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None,
+             mp3_quality: float | None, tags: bool, start: float,
              duration: float | None, model: Path | None, overwrite: bool, backend: str, threads: int | None,
              quiet: bool, verbose: bool) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
@@ -115,7 +122,7 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
     from .outspec import STEMS, OutputOptions
     progress = _output(quiet, verbose)
     options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
-                            mp3_bitrate, start, duration)
+                            mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
     if backend == "keras":
         require("train", "the keras backend (--backend keras)")
         import_tensorflow()
@@ -228,7 +235,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
               help="model: separate with --model.  mixture: the mixture as both estimates (the floor).  "
                    "irm: the oracle ideal ratio mask (an upper bound for mask methods).")
 @click.option("--estimates", type=click.Path(path_type=Path), default=None,
-              help="Score separations another tool wrote: ESTIMATES/<track>/vocals.wav and accompaniment.wav.")
+              help="Score separations written by vocalsep separate or another tool: ESTIMATES/<track>/vocals.wav "
+                   "and accompaniment.wav (or instrumental, no_vocals; any audio format).")
 @click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
               help="Model file for --method model (default: the model shipped with vocalsep).")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,

@@ -27,7 +27,11 @@ def duration(path: Path) -> float:
             i = sf.info(str(path))
         return i.frames / i.samplerate if i.samplerate else 0.0
     except Exception:
-        return 0.0
+        if audio.libsndfile_only(path):
+            return 0.0
+    from .containers import duration as container_duration
+
+    return container_duration(path)
 
 
 @dataclass
@@ -47,13 +51,13 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
     jobs: list[Job] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_EXTENSIONS
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.INPUT_EXTENSIONS
                            and not f.name.startswith("."))
             if files:
                 jobs += [Job(f, output_name(f.relative_to(p))) for f in files]
             else:
                 jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
-                                                 f"(looked for {', '.join(audio.AUDIO_EXTENSIONS)})"))
+                                                 f"(looked for {', '.join(audio.INPUT_EXTENSIONS)})"))
         elif p.exists():
             jobs.append(Job(p, output_name(Path(p.name))))
         else:
@@ -74,7 +78,8 @@ def output_name(rel: Path) -> Path:
 def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndarray]]:
     """Sample rate, channels and an iterator of the overlapping blocks (``audio.blocks``) of the part of a
     file that ``opts`` (an ``OutputOptions``) selects with ``start`` / ``duration``; ``block_sizes(rate)``
-    gives (block, overlap) in samples.  Files libsndfile cannot read are decoded whole with ffmpeg."""
+    gives (block, overlap) in samples.  Files libsndfile cannot read are decoded in blocks by PyAV
+    (:mod:`vocalsep.containers`), a part from its start sample by decoding up to it."""
     import soundfile as sf
 
     audio.check_file(path)
@@ -93,14 +98,26 @@ def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndar
                         raise VocalsepError(past_end) from None
                     if len(first) == 0:
                         raise VocalsepError(past_end)
-    except (sf.LibsndfileError, RuntimeError):
-        # not something libsndfile reads: decode whole with ffmpeg if available, else explain
-        x, sr = audio.read(path)
-        start, frames = opts.span(sr)
-        if start >= len(x):
-            raise VocalsepError(past_end) from None
-        x = x[start:] if frames is None else x[start:start + frames]
-        return sr, x.shape[1], audio.array_blocks(x, *block_sizes(sr))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        if audio.libsndfile_only(path):
+            raise audio._soundfile_error(path, e) from None
+        return _open_container_part(path, opts, block_sizes, past_end)
     if len(first) == 0:
         raise VocalsepError(f"{path}: contains no audio samples")
     return sr, ch, audio.blocks(path, *block_sizes(sr), start=start, frames=frames)
+
+
+def _open_container_part(path: Path, opts, block_sizes, past_end: str) -> tuple[int, int, Iterator[np.ndarray]]:
+    """:func:`open_part` for a file that PyAV decodes (m4a, aac, wma, video): streamed in blocks."""
+    from .containers import Reader
+
+    r = Reader(path)
+    try:
+        sr, ch = r.samplerate, r.channels
+        start, frames = opts.span(sr)
+        if start and (r.seek(start) < start or r.at_end()):
+            raise VocalsepError(past_end)
+    except BaseException:
+        r.close()
+        raise
+    return sr, ch, audio.reader_blocks(r, *block_sizes(sr), frames=frames)

@@ -4,7 +4,7 @@ and what happens to samples beyond full scale.
 * **Sample format.** By default an output keeps the input's: a 16-bit input gives 16-bit stems, a 24-bit
   (or 32-bit integer) one 24-bit stems, a float one float stems (flac, which holds integers only: 24-bit).
   Lossy and other inputs (mp3, ogg, m4a, 8-bit, A-law) give 16-bit.  ``depth`` (``int16``, ``int24``,
-  ``float32``) chooses.  mp3 outputs have no sample format.
+  ``float32``) chooses.  Lossy outputs (mp3, ogg, opus) have no sample format.
 * **Clipping.** An integer (or mp3) output cannot hold a sample beyond +-1.  ``clip``: ``rescale`` (the
   default there) scales both stems by one gain, so that they still add up to the input scaled alike;
   ``clamp`` cuts the samples at +-1; ``none`` writes as they are, for float outputs only (their default).
@@ -35,7 +35,9 @@ ACCOMPANIMENT_NAMES = ("accompaniment", "instrumental", "no_vocals")
 FIELDS = ("track", "stem", "ext", "input_ext")
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
 #: output formats: name -> libsndfile major format
-FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3"}
+FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG", "opus": "OGG"}
+#: the lossy ones: no sample format, samples cut at +-1 (``rescale`` by default)
+LOSSY = ("mp3", "ogg", "opus")
 #: file names of vocalsep's own bookkeeping in an output folder (outputs.MANIFEST, outputs.LOCK)
 _RESERVED = (".vocalsep-outputs.json", ".vocalsep.lock")
 
@@ -50,15 +52,24 @@ class OutputOptions:
     stems: tuple[str, ...] = STEMS
     accompaniment_name: str = "accompaniment"
     template: str = DEFAULT_TEMPLATE
-    mp3_bitrate: int | None = None      # kbps, constant; None: libsndfile's default (variable)
+    mp3_bitrate: int | None = None      # kbps, constant; None: libsndfile's default (variable, LAME -V 4)
     start: float = 0.0                  # seconds of the input skipped
     duration: float | None = None       # seconds separated from ``start`` (None: to the end)
+    mp3_quality: float | None = None    # LAME's -V 0 (best) to 9, variable bitrate
+    tags: bool = True                   # copy the input's tags (title, artist, album, ...) to each stem
 
     def __post_init__(self) -> None:
         if self.mp3_bitrate is not None and (self.fmt != "mp3" or isinstance(self.mp3_bitrate, bool)
                                              or not isinstance(self.mp3_bitrate, int) or not 8 <= self.mp3_bitrate <= 320):
             raise VocalsepError(f"--mp3-bitrate {self.mp3_bitrate!r}: a whole number of kbps from 8 to 320, "
                                 "with --format mp3")
+        if self.mp3_quality is not None and (self.fmt != "mp3" or isinstance(self.mp3_quality, bool)
+                                             or not isinstance(self.mp3_quality, (int, float))
+                                             or not 0 <= self.mp3_quality <= 9):
+            raise VocalsepError(f"--mp3-quality {self.mp3_quality!r}: LAME's -V scale from 0 (best) to 9, "
+                                "with --format mp3")
+        if self.mp3_quality is not None and self.mp3_bitrate is not None:
+            raise VocalsepError("--mp3-bitrate (constant) and --mp3-quality (variable) are alternatives; give one")
         if not (isinstance(self.start, (int, float)) and math.isfinite(self.start) and self.start >= 0):
             raise VocalsepError(f"--start {self.start!r}: seconds >= 0")
         if self.duration is not None and not (isinstance(self.duration, (int, float))
@@ -68,14 +79,14 @@ class OutputOptions:
             raise VocalsepError(f"unknown output format {self.fmt!r}; choose one of {sorted(FORMATS)}")
         if self.depth is not None and self.depth not in DEPTHS:
             raise VocalsepError(f"unknown sample format {self.depth!r}; choose one of {', '.join(DEPTHS)}")
-        if self.depth is not None and self.fmt == "mp3":
-            raise VocalsepError(f"--{self.depth} applies to wav and flac outputs, not mp3")
+        if self.depth is not None and self.fmt in LOSSY:
+            raise VocalsepError(f"--{self.depth} applies to wav and flac outputs, not {self.fmt}")
         if self.depth == "float32" and self.fmt == "flac":
             raise VocalsepError("--float32: flac holds integer samples only; use --int16 or --int24, or --format wav")
         if self.clip is not None and self.clip not in CLIPS:
             raise VocalsepError(f"unknown clip mode {self.clip!r}; choose one of {', '.join(CLIPS)}")
         if self.clip == "none" and (self.fmt != "wav" or self.depth in ("int16", "int24")):
-            raise VocalsepError("--clip none: integer and mp3 outputs cannot hold samples beyond full scale; "
+            raise VocalsepError("--clip none: integer and lossy outputs cannot hold samples beyond full scale; "
                                 "use --float32 (wav), or --clip rescale or clamp")
         stems = tuple(self.stems)
         if not stems or any(s not in STEMS for s in stems) or len(set(stems)) != len(stems):
@@ -88,9 +99,9 @@ class OutputOptions:
 
     # -- sample format ---------------------------------------------------------------------------------
     def sample_format(self, input_subtype: str | None) -> tuple[str | None, str]:
-        """(libsndfile subtype or None for mp3, clip mode) of the outputs of an input whose libsndfile
-        subtype is ``input_subtype`` (None: not read by libsndfile)."""
-        if self.fmt == "mp3":
+        """(libsndfile subtype or None for lossy formats, clip mode) of the outputs of an input whose
+        libsndfile subtype is ``input_subtype`` (None: not read by libsndfile)."""
+        if self.fmt in LOSSY:
             subtype = None
         elif self.depth is not None:
             subtype = DEPTHS[self.depth]
@@ -158,12 +169,19 @@ class OutputOptions:
     def describe(self, subtype: str | None, clip: str) -> dict:
         """What of these options makes the audio of a file (for the manifest's provenance)."""
         d = {"format": self.fmt, "sample_format": subtype, "clip": clip}
-        for k in ("mp3_bitrate", "duration"):
+        for k in ("mp3_bitrate", "mp3_quality", "duration"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
         if self.start:
             d["start"] = self.start
         return d
+
+    def encoding(self, input_path: Path):
+        """The :class:`vocalsep.encoding.Encoding` of an input's outputs: the mp3 settings, and the input's
+        tags unless ``tags`` is off."""
+        from .encoding import Encoding, read_tags
+
+        return Encoding(self.mp3_bitrate, self.mp3_quality, read_tags(input_path) if self.tags else {})
 
     def span(self, sample_rate: int) -> tuple[int, int | None]:
         """(first sample, samples or None: to the end) of ``--start``/``--duration`` at ``sample_rate``."""

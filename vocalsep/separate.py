@@ -263,7 +263,7 @@ class Separator:
             try:
                 for s in opts.stems:
                     writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
-                                                    opts.mp3_bitrate)
+                                                    opts.encoding(path))
             except OSError as e:
                 raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
             # one I/O thread decodes the next block and encodes the last piece while this one computes

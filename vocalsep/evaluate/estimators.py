@@ -12,7 +12,7 @@ import numpy as np
 from .. import audio as audio_io
 from ..config import SpectralConfig
 from ..errors import VocalsepError
-from .tracks import TARGETS, TrackAudio, _find_audio
+from .tracks import TrackAudio, _find_audio
 
 
 class MixtureEstimator:
@@ -103,10 +103,22 @@ class SeparatorEstimator:
         return d
 
 
+#: file names (without extension) an accompaniment estimate may have: vocalsep's and Spleeter's, vocalsep's
+#: ``--stem-names instrumental``, and Demucs's ``--two-stems vocals`` (also vocalsep's ``--stem-names no_vocals``)
+ACCOMPANIMENT_NAMES = ("accompaniment", "instrumental", "no_vocals")
+
+
 class EstimatesDir:
-    """Separations written by another tool: ``<root>/<track>/vocals.wav`` and ``accompaniment.wav`` (Spleeter's
-    layout; other audio extensions are accepted too).  They must match the mixture's rate, channels and
-    length exactly."""
+    """Separations written by another tool, or by ``vocalsep separate``: ``<root>/<track>/vocals.<ext>`` and
+    the accompaniment as ``accompaniment``, ``instrumental`` or ``no_vocals`` (Spleeter's, vocalsep's and
+    Demucs's names; any audio extension).  The track's folder may also be ``<root>/<track>/mixture``
+    (``vocalsep separate`` run on a MUSDB18-HQ folder separates each ``mixture.wav`` there) or
+    ``<root>/<track>.stem`` (run on MUSDB18's ``.stem.mp4`` files).
+
+    Estimates must match the reference's rate, channels and length exactly; when the reference was cut
+    (``--seconds``), estimates of the whole track are cut the same way, and estimates of the cut part
+    (``separate --duration``) are taken as they are.
+    """
 
     name = "estimates"
 
@@ -115,21 +127,45 @@ class EstimatesDir:
         if not self.root.is_dir():
             raise VocalsepError(f"{self.root}: no such folder (estimates)")
 
+    def folder(self, track: str) -> Path:
+        """The folder that holds a track's estimates (see the class docstring); VocalsepError if two do."""
+        candidates = [self.root / track, self.root / track / "mixture", self.root / f"{track}.stem"]
+        found = [d for d in candidates if _find_audio(d, "vocals") is not None]
+        if len(found) > 1:
+            raise VocalsepError(f"{found[0]}: estimates for track {track!r} here and in {found[1]}; keep one")
+        return found[0] if found else candidates[0]
+
+    def files(self, track: str) -> tuple[Path, Path]:
+        """The (vocals, accompaniment) estimate files of a track; VocalsepError naming the file missing, or
+        the two accompaniments when a folder has more than one."""
+        folder = self.folder(track)
+        vocals = _find_audio(folder, "vocals")
+        if vocals is None:
+            raise VocalsepError(f"{folder / 'vocals.wav'}: no such file (estimate for track {track!r})")
+        acc = [p for p in (_find_audio(folder, n) for n in ACCOMPANIMENT_NAMES) if p is not None]
+        if not acc:
+            raise VocalsepError(f"{folder / 'accompaniment.wav'}: no such file (estimate for track {track!r}; "
+                                f"{', '.join(ACCOMPANIMENT_NAMES[1:])} are taken too)")
+        if len(acc) > 1:
+            raise VocalsepError(f"{acc[0]}: {acc[1].name} is beside it; which is the accompaniment estimate "
+                                f"for track {track!r}? Keep one")
+        return vocals, acc[0]
+
     def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
         out = []
-        folder = self.root / track.name
-        for stem in TARGETS:
-            p = _find_audio(folder, stem)
-            if p is None:
-                raise VocalsepError(f"{folder / (stem + '.wav')}: no such file (estimate for track {track.name!r})")
+        ref = track.mixture
+        full = track.full_length if track.full_length is not None else len(ref)
+        for p in self.files(track.name):
             x, sr = audio_io.read(p)
-            ref = track.mixture
             if sr != track.rate:
                 raise VocalsepError(f"{p}: sample rate {sr} Hz, but the reference is at {track.rate} Hz")
             if x.shape[1] != ref.shape[1]:
                 raise VocalsepError(f"{p}: {x.shape[1]} channel(s), but the reference has {ref.shape[1]}")
+            if len(x) == full:
+                x = x[:len(ref)]  # cut as the reference was (--seconds)
             if len(x) != len(ref):
-                raise VocalsepError(f"{p}: {len(x)} samples, but the reference has {len(ref)}")
+                cut = f" (cut to {len(ref)} by --seconds)" if full != len(ref) else ""
+                raise VocalsepError(f"{p}: {len(x)} samples, but the reference has {full}{cut}")
             out.append(x)
         return out[0], out[1]
 

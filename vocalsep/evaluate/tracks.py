@@ -20,23 +20,27 @@ DATASETS = ("auto",) + KINDS
 
 @dataclass
 class TrackAudio:
-    """One track in memory: (samples, channels) float32 arrays at ``rate`` Hz; mixture = what is separated."""
+    """One track in memory: (samples, channels) float32 arrays at ``rate`` Hz; mixture = what is separated.
+    ``full_length``: the track's length in samples before :meth:`head` cut it (None: not cut), so that
+    estimates of the whole track can be cut the same way."""
 
     name: str
     mixture: np.ndarray
     vocals: np.ndarray
     accompaniment: np.ndarray
     rate: int
+    full_length: int | None = None
 
     def load(self) -> "TrackAudio":
         return self
 
     def head(self, seconds: float | None) -> "TrackAudio":
-        """The first ``seconds`` seconds (all of it when None)."""
+        """The first ``seconds`` seconds (all of it when None), as ``separate --duration SECONDS`` cuts."""
         if seconds is None:
             return self
         n = max(1, int(round(seconds * self.rate)))
-        return TrackAudio(self.name, self.mixture[:n], self.vocals[:n], self.accompaniment[:n], self.rate)
+        return TrackAudio(self.name, self.mixture[:n], self.vocals[:n], self.accompaniment[:n], self.rate,
+                          self.full_length if self.full_length is not None else len(self.mixture))
 
 
 def _find_audio(folder: Path, stem: str) -> Path | None:

@@ -1,0 +1,125 @@
+"""Output codecs (issue 16 section 2's rest): mp3 at a variable quality (--mp3-quality), ogg (Vorbis) and
+opus outputs, and the input's tags copied to each stem.  Files are read back with PyAV (FFmpeg), not with
+the libsndfile that wrote them."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from vocalsep.cli import main
+
+from .conftest import make_audio
+
+av = pytest.importorskip("av")
+
+TAGS = {"title": "Café del Mar", "artist": "Some Artist", "album": "An Album", "date": "2021", "tracknumber": "7"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def decode(path):
+    """(samples (n, channels) float32, rate, {tag: text}) as FFmpeg reads the file."""
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        meta = {**{k.lower(): v for k, v in s.metadata.items()}, **{k.lower(): v for k, v in c.metadata.items()}}
+        to_float = av.AudioResampler(format="fltp")  # (FFmpeg's conversion, not vocalsep's)
+        frames = [g.to_ndarray() for f in c.decode(s) for g in to_float.resample(f)]
+        rate = s.codec_context.sample_rate
+    return np.concatenate(frames, axis=1).T, rate, meta
+
+
+def test_mp3_quality_is_variable_bitrate_on_lames_scale(tiny_model, tmp_path, rng):
+    src = tmp_path / "song.wav"
+    t = np.arange(4 * 44100) / 44100
+    tones = sum(0.1 / k * np.sin(2 * np.pi * 220 * k * t * (1 + 0.01 * np.sin(2 * np.pi * 3 * t))) for k in range(1, 9))
+    sf.write(src, np.stack([tones, tones[::-1]], axis=1) + 0.002 * rng.standard_normal((len(t), 2)), 44100)
+    kbps = {}
+    for q in ("0", "4", "9", None):
+        out = tmp_path / f"q{q}"
+        r = run("separate", src, "-o", out, "--model", tiny_model, "-f", "mp3", "--stem", "accompaniment",
+                *(("--mp3-quality", q) if q else ()))
+        assert r.exit_code == 0, r.output
+        f = out / "song" / "accompaniment.mp3"
+        kbps[q] = f.stat().st_size * 8 / 4.0 / 1000
+        x, rate, _ = decode(f)
+        assert rate == 44100 and abs(len(x) - 4 * 44100) <= 1152
+    assert kbps["0"] > kbps["4"] > kbps["9"]
+    assert kbps[None] == kbps["4"]  # libsndfile's default is LAME's -V 4
+    manifest = json.loads((tmp_path / "q0" / "song" / ".vocalsep-outputs.json").read_text())
+    assert "'mp3_quality': 0.0" in str(manifest) or '"mp3_quality": 0.0' in json.dumps(manifest)
+    for bad, why in ((("--mp3-quality", "2", "--mp3-bitrate", "320", "-f", "mp3"), "alternatives"),
+                     (("--mp3-quality", "2"), "with --format mp3")):
+        r = run("separate", src, "-o", tmp_path / "bad", "--model", tiny_model, *bad)
+        assert r.exit_code == 1 and why in r.output and r.output.strip().count("\n") == 0
+    assert run("separate", src, "-o", tmp_path / "bad", "--mp3-quality", "10").exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "opus"])
+def test_ogg_and_opus_outputs(tiny_model, tmp_path, rng, fmt):
+    """Vorbis and Opus in ogg: the input's rate and channels, its length, and stems that still add up to
+    the input (within what a lossy codec keeps)."""
+    x = make_audio(rng, 3.0, 48000, 2)
+    src = tmp_path / "song.wav"
+    sf.write(src, x, 48000, subtype="FLOAT")
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", fmt)
+    assert r.exit_code == 0, r.output
+    v, rate, _ = decode(tmp_path / "out" / "song" / f"vocals.{fmt}")
+    a, _, _ = decode(tmp_path / "out" / "song" / f"accompaniment.{fmt}")
+    assert rate == 48000 and v.shape[1] == 2
+    n = min(len(v), len(a), len(x))
+    assert abs(len(v) - len(x)) <= 960 and n > len(x) - 960
+    err = (v[:n] + a[:n]) - x[:n]
+    assert 10 * np.log10(np.sum(x[:n] ** 2) / np.sum(err ** 2)) > 15  # dB
+
+
+def test_opus_at_44100_is_one_line(tiny_model, tmp_path, rng):
+    src = tmp_path / "song.wav"
+    sf.write(src, make_audio(rng, 0.5, 44100, 2), 44100)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", "opus")
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0
+    assert "opus holds audio at 8, 12, 16, 24, 48 kHz, not 44100 Hz" in r.output and "--format ogg" in r.output
+    assert not list((tmp_path / "out").rglob("*.opus"))
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
+def test_tags_are_copied_to_each_stem(tiny_model, tmp_path, rng, fmt):
+    src = tmp_path / "song.flac"
+    with sf.SoundFile(src, "w", 44100, 2, format="FLAC") as f:
+        for k, v in TAGS.items():
+            setattr(f, k, v)
+        f.write(make_audio(rng, 1.0, 44100, 2))
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", fmt)
+    assert r.exit_code == 0, r.output
+    for stem in ("vocals", "accompaniment"):
+        _, _, meta = decode(tmp_path / "out" / "song" / f"{stem}.{fmt}")
+        assert meta.get("title") == TAGS["title"] and meta.get("artist") == TAGS["artist"]
+        assert meta.get("album") == TAGS["album"] and meta.get("date", "").startswith("2021")
+        assert meta.get("track", meta.get("tracknumber", "")).split("/")[0] == "7"
+    r = run("separate", src, "-o", tmp_path / "bare", "--model", tiny_model, "-f", fmt, "--no-tags")
+    assert r.exit_code == 0, r.output
+    _, _, meta = decode(tmp_path / "bare" / "song" / f"vocals.{fmt}")
+    assert "title" not in meta and "artist" not in meta
+
+
+def test_tags_of_an_m4a_come_through_pyav(tiny_model, tmp_path, rng):
+    src = tmp_path / "song.m4a"
+    x = make_audio(rng, 1.0, 44100, 2)
+    with av.open(str(src), "w") as c:
+        c.metadata.update({"title": TAGS["title"], "artist": TAGS["artist"], "album": TAGS["album"]})
+        s = c.add_stream("aac", rate=44100, layout="stereo")
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout="stereo")
+        f.sample_rate, f.pts, f.time_base = 44100, 0, Fraction(1, 44100)
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 0, r.output
+    _, _, meta = decode(tmp_path / "out" / "song" / "vocals.wav")
+    assert (meta.get("title"), meta.get("artist"), meta.get("album")) == (TAGS["title"], TAGS["artist"], TAGS["album"])
