@@ -110,12 +110,15 @@ def test_tiny_network_shapes_and_range(name):
 
 @pytest.mark.parametrize("name", ARCHS)
 def test_tiny_network_learns_a_band_mask(name):
-    """30 steps of Jansson's L1 loss on a toy task: the vocals are the mixture's bins 8..23, half of them, so
-    that no constant mask does better than the initial 0.5 (SGD: its steps trace twice as fast as Adam's)."""
+    """60 steps of Jansson's L1 loss on a toy task: the vocals are the mixture's bins 8..23, half of them, so
+    that no constant mask does better than the initial 0.5.  Two levels and SGD, whose steps trace twice as
+    fast as Adam's: tracing the training step is most of this test's time."""
+    import dataclasses
+
     import keras
 
     arch = get_arch(name)
-    cfg = arch.config.tiny()
+    cfg = dataclasses.replace(arch.config.tiny(), channels=(4, 8))
     keras.utils.set_random_seed(1)
     m = arch.build(cfg)
     rng = np.random.default_rng(1)
@@ -125,9 +128,9 @@ def test_tiny_network_learns_a_band_mask(name):
     band[:, 8:24] = 1
     masked = keras.Model(m.input, keras.layers.Multiply()([m.output, m.input]))  # mask x mixture
     masked.compile(optimizer=keras.optimizers.SGD(0.4, momentum=0.9), loss="mae", jit_compile=False)
-    losses = [float(masked.train_on_batch(x, band * x)) for _ in range(30)]
+    losses = [float(masked.train_on_batch(x, band * x)) for _ in range(60)]  # 30 leave the dense net at 0.6
     assert np.isfinite(losses).all()
-    assert np.mean(losses[-5:]) < 0.6 * losses[0], losses
+    assert np.mean(losses[-5:]) < 0.5 * losses[0], losses  # 0.002 to 0.16 when written
 
 
 @pytest.mark.parametrize("name", ARCHS)

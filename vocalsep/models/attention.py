@@ -7,8 +7,8 @@ every skip: the coarser decoder level is the gating signal, and the gate's coeff
 skip's features before they are concatenated with the upsampled ones.
 
 Attention R2U-Net: the same gates on R2U-Net (Alom et al. 2018, arXiv 1802.06955; see :mod:`.r2unet`), whose
-levels are recurrent residual units (t = 2), the combination evaluated by Alom et al. in their follow-up
-(Alom, Yakopcic, Hasan, Taha, Asari, J. Medical Imaging 6(1), 2019).
+levels are recurrent residual units (t = 2).  No paper of its own defines it: it is the combination of the two
+papers as the U-Net surveys and open implementations name it, and is built here as exactly that.
 
 Geometry of Jansson et al.: a strided-conv stem, Jansson's transposed-convolution upsampling, a transposed
 convolution to the sigmoid mask (see :mod:`.blocks`).

@@ -1,14 +1,14 @@
-"""Dense U-Net: a U-Net whose levels are dense blocks, after the Fully Dense UNet (FD-UNet) of Guan, Khan,
-Sikdar and Chitnis, "Fully dense UNet for 2-D sparse photoacoustic tomography artifact removal", IEEE Journal
-of Biomedical and Health Informatics 24(2), 2019, with the dense blocks of Huang, Liu, van der Maaten and
-Weinberger, "Densely connected convolutional networks", CVPR 2017.
+"""Dense U-Net: a U-Net whose levels are dense blocks, after the Fully Dense UNet (FD-UNet) of Guan, Khan, Sikdar
+and Chitnis, "Fully dense UNet for 2-D sparse photoacoustic tomography artifact removal", IEEE Journal of
+Biomedical and Health Informatics 24(2), 2020 (online 2019), with the dense blocks of Huang, Liu, van der
+Maaten and Weinberger, "Densely connected convolutional networks", CVPR 2017.
 
 Each level is a dense block of ``dense_layers`` layers (a 1x1 conv to the level's C channels, then a 3x3 conv
-adding C / dense_layers channels, the growth rate, so that the block adds C channels in all, as FD-UNet
-ties its growth rate to the level's width), followed by DenseNet's compressing 1x1 transition back to C.  The encoder max-pools between
-levels; the decoder upsamples with a transposed convolution, concatenates the skip, reduces the concatenation
-with a 1x1 conv (as FD-UNet) and applies the level's dense block.  Geometry of Jansson et al.: a strided-conv
-stem and a transposed convolution to the sigmoid mask (see :mod:`.blocks`).
+adding C / dense_layers channels, the growth rate, so that the block adds C channels in all, as FD-UNet ties
+its growth rate to the level's width), followed by DenseNet's compressing 1x1 transition back to C. The
+encoder max-pools between levels; the decoder upsamples with a transposed convolution, concatenates the skip,
+reduces the concatenation with a 1x1 conv (as FD-UNet) and applies the level's dense block. Geometry of
+Jansson et al.: a strided-conv stem and a transposed convolution to the sigmoid mask (see :mod:`.blocks`).
 """
 
 from __future__ import annotations
