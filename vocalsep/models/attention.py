@@ -1,0 +1,79 @@
+"""Attention U-Net and Attention R2U-Net.
+
+Attention U-Net: Oktay, Schlemper, Le Folgoc, Lee, Heinrich, Misawa, Mori, McDonagh, Hammerla, Kainz, Glocker
+and Rueckert, "Attention U-Net: learning where to look for the pancreas", MIDL 2018 (arXiv 1804.03999).  The
+plain U-Net (levels of two 3x3 conv, BN, ReLU; max-pooling; up-convolution) with an additive attention gate on
+every skip: the coarser decoder level is the gating signal, and the gate's coefficients in [0, 1] scale the
+skip's features before they are concatenated with the upsampled ones.
+
+Attention R2U-Net: the same gates on R2U-Net (Alom et al. 2018, arXiv 1802.06955; see :mod:`.r2unet`), whose
+levels are recurrent residual units (t = 2).  No paper of its own defines it: it is the combination of the two
+papers as the U-Net surveys and open implementations name it, and is built here as exactly that.
+
+Geometry of Jansson et al.: a strided-conv stem, Jansson's transposed-convolution upsampling, a transposed
+convolution to the sigmoid mask (see :mod:`.blocks`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import ModelConfig
+from . import blocks
+from .r2unet import R2UNetConfig, pool, r2_level, up
+from .registry import register
+
+
+@dataclass
+class AttentionUNetConfig(ModelConfig):
+    """Attention U-Net's settings: :class:`~vocalsep.config.ModelConfig`'s; the gates' inner width is half
+    the skip's, as in Oktay et al.'s code, so the paper needs no other."""
+
+    @classmethod
+    def tiny(cls) -> "AttentionUNetConfig":
+        """A small network for tests."""
+        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
+
+
+@dataclass
+class AttentionR2UNetConfig(R2UNetConfig):
+    """Attention R2U-Net's settings: R2U-Net's (``recurrent_steps``: t, 2 in the paper; ``tiny`` too)."""
+
+
+def gated_merge(cfg):
+    """merge(up, skip, coarse, i): the skip through an attention gate driven by the coarser level, then
+    concatenated after the upsampled features."""
+    from keras import layers
+
+    def merge(up_x, skip, coarse, i):
+        gated = blocks.attention_gate(skip, coarse, cfg.stride, f"dec{i + 1}_gate")
+        return layers.Concatenate(name=f"dec{i + 1}_skip")([up_x, gated])
+
+    return merge
+
+
+@register("attention-unet", AttentionUNetConfig, cite="Oktay et al. 2018, MIDL, arXiv:1804.03999")
+def build(cfg: AttentionUNetConfig):
+    """The Keras Attention U-Net for ``cfg``: (B, freq_bins, frames, 1) magnitudes -> mask, same shape."""
+    import keras
+
+    inp = blocks.magnitude_input(cfg)
+
+    def level(side):
+        return lambda x, i: blocks.conv_block(x, cfg.channels[i], f"{side}{i + 1}")
+
+    feats = blocks.encoder(inp, cfg, level("enc"), pool(cfg))
+    mask = blocks.decoder(feats, cfg, level("dec"), up(cfg), gated_merge(cfg))
+    return keras.Model(inp, mask, name="attention_unet")
+
+
+@register("attention-r2unet", AttentionR2UNetConfig,
+          cite="Alom et al. 2018, arXiv:1802.06955; Oktay et al. 2018, arXiv:1804.03999")
+def build_r2(cfg: AttentionR2UNetConfig):
+    """The Keras Attention R2U-Net for ``cfg``: (B, freq_bins, frames, 1) magnitudes -> mask, same shape."""
+    import keras
+
+    inp = blocks.magnitude_input(cfg)
+    feats = blocks.encoder(inp, cfg, r2_level(cfg, "enc"), pool(cfg))
+    mask = blocks.decoder(feats, cfg, r2_level(cfg, "dec"), up(cfg), gated_merge(cfg))
+    return keras.Model(inp, mask, name="attention_r2unet")
