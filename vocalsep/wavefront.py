@@ -35,7 +35,7 @@ import numpy as np
 from . import spectral
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
-from .frontend import HIGH_BAND_SLOPE, FrontEnd
+from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, FrontEnd
 
 #: |STFT x| below this is taken as this in the ratio mask (a silent bin's mask is then ~0, not 0 / 0)
 MASK_FLOOR = 1e-7
@@ -77,9 +77,10 @@ class WaveFrontEnd(FrontEnd):
 
     # -- inference -----------------------------------------------------------------------------------
     def context_seconds(self) -> float:
-        """Seconds of audio a streamed block needs on each side: the network's context (4.0 s for the
-        paper's 147443 samples in, 16389 out at 16384 Hz)."""
-        return self.context / self.spec.sample_rate
+        """Seconds of audio a streamed block needs on each side so that its own part is separated as in one
+        piece, near enough: the network's context (4.0 s for the paper's 147443 samples in, 16389 out at
+        16384 Hz), plus a window of the mask's STFT and one of the full-band stage's (4.16 s in all)."""
+        return (self.context + self.spec.n_fft) / self.spec.sample_rate + FULL_BAND_WINDOW_S
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
         """Network inputs of mono audio x (samples,) at the model rate: (ceil(samples / output_samples),
