@@ -87,10 +87,55 @@ def test_the_output_is_aligned_with_the_middle_of_the_input():
     assert np.mean(offsets) == 0 and np.abs(offsets).max() < period and np.ptp(offsets) > 0
 
 
+def test_upsampling_linear_and_learned():
+    """The interpolation against numpy; learned upsampling (M5) starts as the linear one (M4) and, with its
+    weights moved, runs alike in LiteRT and Keras."""
+    import dataclasses
+
+    import keras
+
+    from vocalsep.models.waveunet import _layers
+    from vocalsep.runners import KerasRunner, LiteRunner
+
+    _, Interpolate = _layers()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    want = np.empty((2, 9, 3), np.float32)
+    want[:, ::2] = x
+    want[:, 1::2] = 0.5 * (x[:, :-1] + x[:, 1:])
+    np.testing.assert_allclose(np.asarray(Interpolate()(x)), want, rtol=1e-6)
+    learned = Interpolate(learned=True)
+    learned(x)
+    w = rng.standard_normal(3).astype(np.float32)
+    learned.set_weights([w])
+    s = 1 / (1 + np.exp(-w))
+    want[:, 1::2] = s * x[:, :-1] + (1 - s) * x[:, 1:]
+    np.testing.assert_allclose(np.asarray(learned(x)), want, rtol=1e-5, atol=1e-6)
+
+    keras.utils.set_random_seed(7)
+    m4 = WaveUNetConfig.tiny()
+    m5 = dataclasses.replace(m4, upsampling="learned")
+    lin, net = build_model(m4), build_model(m5)
+    shared = [v for v in net.weights if not v.path.endswith("interpolate/weight")]
+    assert len(shared) == len(lin.weights) and len(net.weights) == len(lin.weights) + m4.levels
+    for v, u in zip(shared, lin.weights):
+        v.assign(u)
+    inp = rng.standard_normal((3,) + m4.io_shapes()[0]).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(net(inp)), np.asarray(lin(inp)), atol=1e-6)
+    for v in net.weights:
+        if v.path.endswith("interpolate/weight"):
+            v.assign(rng.normal(0, 2, tuple(v.shape)).astype(np.float32))
+    assert np.abs(np.asarray(net(inp)) - np.asarray(lin(inp))).max() > 1e-3
+    mf = ModelFile.from_keras(net, TINY_SPEC, m5)
+    k, lite = KerasRunner(mf)(inp), LiteRunner(mf)(inp)
+    assert sdr(k, lite) > 60
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"down_kernel": 14}, "down_kernel must be odd"),
     ({"levels": 0}, "levels must be a whole number in [1, 16], not 0"),
     ({"base_filters": 0}, "base_filters must be"),
+    ({"upsampling": "cubic"}, "upsampling must be one of linear, learned, not 'cubic'"),
     ({"levels": 16, "down_kernel": 63, "output_samples": 1 << 20}, "input samples, more than"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, settings, message):

@@ -15,14 +15,15 @@ Built in loops, as the paper's Table 1 (F_c = ``base_filters``, L = ``levels``):
 * L downsampling blocks, block i (1..L): Conv1D(F_c x i filters, kernel ``down_kernel`` = 15) + leaky ReLU
   (``leaky_slope``), its output kept for the skip, then decimation (every other sample);
 * the bottleneck: Conv1D(F_c x (L + 1), 15) + leaky ReLU;
-* L upsampling blocks, block i (L..1): linear interpolation to 2n - 1 samples (between neighbours, never
-  beyond the ends), concatenation with the skip of block i cropped to the same length about its centre,
+* L upsampling blocks, block i (L..1): interpolation to 2n - 1 samples (between neighbours, never beyond
+  the ends; ``upsampling: linear``, M4: their mean; ``learned``, the paper's M5: a learned weight per
+  feature, sigmoid(w) x left + (1 - sigmoid(w)) x right, starting at the mean), concatenation with the skip of block i cropped to the same length about its centre,
   Conv1D(F_c x i, kernel ``up_kernel`` = 5) + leaky ReLU;
 * the output: concatenation with the input cropped to the output's length, Conv1D(1, 1) + tanh.
 
 Every length is odd and every crop symmetric, so output sample j is aligned with input sample
 j + (input_samples - output_samples) / 2.  Only LiteRT builtin operations (convolution, strided slice,
-add / mul, pack / reshape, concatenation, leaky ReLU, tanh): the generic export (:mod:`vocalsep.export`)
+add / mul, logistic, pack / reshape, concatenation, leaky ReLU, tanh): the generic export (:mod:`vocalsep.export`)
 converts it.  The settings' spectral fields other than ``freq_bins`` are not used by the network;
 ``freq_bins`` and the STFT (``spectral.n_fft``, ``hop_length``) are the grid of the ratio mask that carries
 the network's waveform into the shared full-band stage (:mod:`vocalsep.wavefront`).
@@ -42,6 +43,8 @@ CITE = ("D. Stoller, S. Ewert, S. Dixon: Wave-U-Net: A Multi-Scale Neural Networ
 
 #: most input samples a network may take (a bound on a model file's settings)
 MAX_INPUT = 1 << 22
+#: the upsampling blocks' interpolations: the mean of neighbours (M4), or a learned weighting (M5)
+UPSAMPLING = ("linear", "learned")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class WaveUNetConfig(ModelConfig):
     levels: downsampling (and upsampling) blocks, L.
     base_filters: F_c; block i has F_c x i filters, the bottleneck F_c x (L + 1).
     down_kernel / up_kernel: kernel sizes of the downsampling and upsampling blocks' convolutions (odd).
+    upsampling: ``linear`` (M4) or ``learned`` (M5: a learned interpolation weight per feature).
     output_samples: the fewest vocal samples one network call gives; the actual output and input lengths
         are the smallest that fit (:func:`sizes`; ``io_shapes()``).
     leaky_slope: of the leaky ReLUs (shared field).  Not used by the network: ``frames``, ``channels``,
@@ -64,6 +68,7 @@ class WaveUNetConfig(ModelConfig):
     down_kernel: int = 15
     up_kernel: int = 5
     output_samples: int = 16384
+    upsampling: str = "linear"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,6 +78,8 @@ class WaveUNetConfig(ModelConfig):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise VocalsepError(f"model: {name} must be a whole number in [{lo}, {hi}], not {v!r}")
+        if self.upsampling not in UPSAMPLING:
+            raise VocalsepError(f"model: upsampling must be one of {', '.join(UPSAMPLING)}, not {self.upsampling!r}")
         for name in ("down_kernel", "up_kernel"):
             if getattr(self, name) % 2 == 0:
                 raise VocalsepError(f"model: {name} must be odd (centred valid convolutions), not {getattr(self, name)}")
@@ -123,14 +130,28 @@ def _layers():
             return x[:, ::2, :]
 
     class Interpolate(keras.layers.Layer):
-        """(batch, n, c) -> (batch, 2n - 1, c): the samples and the means of neighbours between them."""
+        """(batch, n, c) -> (batch, 2n - 1, c): the samples, and between neighbours their mean or, ``learned``,
+        sigmoid(w) x left + (1 - sigmoid(w)) x right with a weight w per feature (0 at first: the mean)."""
+
+        def __init__(self, learned: bool = False, **kwargs):
+            super().__init__(**kwargs)
+            self.learned = learned
+
+        def build(self, input_shape):
+            if self.learned:
+                self.w = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="weight")
 
         def call(self, x):
             n, c = x.shape[1], x.shape[2]
             if n == 1:
                 return x
             a, b = x[:, :-1, :], x[:, 1:, :]
-            pairs = ops.reshape(ops.stack([a, 0.5 * (a + b)], axis=2), (-1, 2 * (n - 1), c))
+            if self.learned:
+                s = ops.sigmoid(self.w)
+                mid = s * a + (1 - s) * b
+            else:
+                mid = 0.5 * (a + b)
+            pairs = ops.reshape(ops.stack([a, mid], axis=2), (-1, 2 * (n - 1), c))
             return ops.concatenate([pairs, x[:, -1:, :]], axis=1)
 
     return Decimate, Interpolate
@@ -165,7 +186,7 @@ def build_waveunet(cfg: WaveUNetConfig):
     x = layers.Conv1D(fc * (cfg.levels + 1), cfg.down_kernel, padding="valid", name="bottleneck_conv")(x)
     x = layers.LeakyReLU(negative_slope=slope, name="bottleneck_act")(x)
     for i in range(cfg.levels, 0, -1):
-        x = Interpolate(name=f"up{i}_interpolate")(x)
+        x = Interpolate(cfg.upsampling == "learned", name=f"up{i}_interpolate")(x)
         skip = _crop(skips[i - 1], x.shape[1], f"up{i}_crop")
         x = layers.Concatenate(axis=-1, name=f"up{i}_skip")([x, skip])
         x = layers.Conv1D(fc * i, cfg.up_kernel, padding="valid", name=f"up{i}_conv")(x)
