@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from vocalsep import Separator, VocalsepError
 from vocalsep.cli import main
-from vocalsep.config import SpectralConfig, load_config
+from vocalsep.config import load_config
 from vocalsep.frontend import SpectralFrontEnd, for_model
 from vocalsep.model import ModelFile, build_model
 from vocalsep.models.waveunet import WaveUNetConfig, sizes

@@ -29,8 +29,9 @@ def to_tflite(keras_model, cfg: ModelConfig) -> bytes:
 
 
 def generic_tflite(keras_model, cfg: ModelConfig) -> bytes:
-    """Any Keras model of a registered architecture -> LiteRT flatbuffer with float16 weights (see the module docstring).  The
-    model's weights are rounded through float16 during the conversion and put back afterwards."""
+    """Any Keras model of a registered architecture -> LiteRT flatbuffer with float16 weights (see the module
+    docstring).  The model's weights are rounded through float16 during the conversion and put back
+    afterwards."""
     import tensorflow as tf
 
     saved = keras_model.get_weights()

@@ -177,7 +177,8 @@ class PatchSampler:
         return self.frontend.example(vocals, acc)
 
     def example(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mixture, vocals, accompaniment) of one example (:meth:`magnitudes`); an unreadable song is left out (see the class) and the example drawn again, ``rng`` going on."""
+        """(mixture, vocals, accompaniment) of one example (:meth:`magnitudes`); an unreadable song is left
+        out (see the class) and the example drawn again, ``rng`` going on."""
         while True:
             try:
                 return self.magnitudes(*self.waveforms(rng))
