@@ -1,6 +1,6 @@
 """The Wave-U-Net of Stoller, Ewert and Dixon (ISMIR 2018), architecture ``wave-unet``: a U-Net on the
 waveform itself, in the paper's M4 form (valid convolutions and proper input context, linear-interpolation
-upsampling, the difference output layer), mono here.
+upsampling, the difference output layer), mono here (M4 without its stereo input is the paper's M3).
 
 Network (domain ``waveform``): input (batch, input_samples, 1) float32, the mixture at the model's rate
 (``spectral.sample_rate``, 16384 Hz by default) in [-1, 1], not normalised; output (batch, output_samples, 1),
@@ -17,16 +17,19 @@ Built in loops, as the paper's Table 1 (F_c = ``base_filters``, L = ``levels``):
 * the bottleneck: Conv1D(F_c x (L + 1), 15) + leaky ReLU;
 * L upsampling blocks, block i (L..1): interpolation to 2n - 1 samples (between neighbours, never beyond
   the ends; ``upsampling: linear``, M4: their mean; ``learned``, the paper's M5: a learned weight per
-  feature, sigmoid(w) x left + (1 - sigmoid(w)) x right, starting at the mean), concatenation with the skip of block i cropped to the same length about its centre,
-  Conv1D(F_c x i, kernel ``up_kernel`` = 5) + leaky ReLU;
+  feature, sigmoid(w) x left + (1 - sigmoid(w)) x right, starting at the mean), concatenation with the
+  skip of block i cropped to the same length about its centre, Conv1D(F_c x i, kernel ``up_kernel`` = 5)
+  + leaky ReLU;
 * the output: concatenation with the input cropped to the output's length, Conv1D(1, 1) + tanh.
 
-Every length is odd and every crop symmetric, so output sample j is aligned with input sample
-j + (input_samples - output_samples) / 2.  Only LiteRT builtin operations (convolution, strided slice,
-add / mul, logistic, pack / reshape, concatenation, leaky ReLU, tanh): the generic export (:mod:`vocalsep.export`)
-converts it.  The settings' spectral fields other than ``freq_bins`` are not used by the network;
-``freq_bins`` and the STFT (``spectral.n_fft``, ``hop_length``) are the grid of the ratio mask that carries
-the network's waveform into the shared full-band stage (:mod:`vocalsep.wavefront`).
+Every length is odd and every crop symmetric, so output sample j is centred on input sample
+j + (input_samples - output_samples) / 2: exactly on average over the 2^L phases of the decimations (one
+sample's receptive field leans up to 2^L samples either way).  Only LiteRT builtin operations
+(convolution, strided slice, add / mul, logistic, pack / reshape, concatenation, leaky ReLU, tanh): the
+generic export (:mod:`vocalsep.export`) converts it.  The settings' spectral fields other than
+``freq_bins`` are not used by the network; ``freq_bins`` and the STFT (``spectral.n_fft``, ``hop_length``)
+are the grid of the ratio mask that carries the network's waveform into the shared full-band stage
+(:mod:`vocalsep.wavefront`).
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ class WaveUNetConfig(ModelConfig):
             raise VocalsepError(f"model: upsampling must be one of {', '.join(UPSAMPLING)}, not {self.upsampling!r}")
         for name in ("down_kernel", "up_kernel"):
             if getattr(self, name) % 2 == 0:
-                raise VocalsepError(f"model: {name} must be odd (centred valid convolutions), not {getattr(self, name)}")
+                raise VocalsepError(f"model: {name} must be odd (centred valid convolutions), "
+                                    f"not {getattr(self, name)}")
         n_in, _ = sizes(self.levels, self.down_kernel, self.up_kernel, self.output_samples)
         if n_in > MAX_INPUT:
             raise VocalsepError(f"model: levels {self.levels} and output_samples {self.output_samples} need "
