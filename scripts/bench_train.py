@@ -46,7 +46,7 @@ def bench_pipeline(cfg, batches: int) -> None:
     sampler = datamod.PatchSampler(train, cfg.spectral, cfg.model, cfg.data)
     bs = cfg.train.batch_size
     print(f"data: {len(train)} training songs from {', '.join(cfg.data.datasets)}; "
-          f"patch {cfg.model.freq_bins} x {cfg.model.frames} at {cfg.spectral.sample_rate} Hz, batch {bs}")
+          f"examples {sampler.frontend.example_shapes()[0]} at {cfg.spectral.sample_rate} Hz, batch {bs}")
     t = time.perf_counter()
     for _ in datamod.iter_batches(sampler, bs, seed=0, count=batches):
         pass
@@ -73,11 +73,11 @@ def bench_steps(cfg, sampler, steps: int) -> None:
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
     opt = keras.optimizers.Adam(cfg.train.learning_rate)
-    step, _ = make_steps(model, opt, bs)
+    step, _ = make_steps(model, opt, bs, sampler.frontend.loss)
     mix, voc, _ = sampler.batch(np.random.default_rng(0), bs)
     t = time.perf_counter()
     step(mix, voc)
-    print(f"training: {model.count_params() / 1e6:.2f} M parameters, channels {list(cfg.model.channels)}, "
+    print(f"training: {model.count_params() / 1e6:.2f} M parameters, {cfg.model.arch}, input {model.input_shape[1:]}, "
           f"first step (tracing) {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     for _ in range(steps):

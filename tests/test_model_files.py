@@ -209,7 +209,7 @@ def test_a_litert_part_that_is_damaged_or_does_not_fit_is_refused(tiny_model, tm
         cfg["model"]["frames"] = 32
         parts["config.json"] = json.dumps(cfg).encode()
         parts["weights.npz"] = members(tiny_model)["weights.npz"]
-        match = "does not take the patches"
+        match = "does not take the inputs"
     else:
         parts["model.tflite"] = tflite
         match = "damaged LiteRT model"

@@ -77,6 +77,12 @@ class ModelConfig:
         built and exported in seconds).  An architecture whose settings need other values overrides it."""
         return cls(freq_bins=64, frames=16, channels=(4, 8), dropout_layers=1)
 
+    def io_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(input, output) shapes of one example of the network, without the batch axis: a spectral network
+        maps a (freq_bins, frames, 1) patch to a mask of the same shape.  A waveform architecture overrides
+        it ((samples in, 1) -> (samples out, 1))."""
+        return (self.freq_bins, self.frames, 1), (self.freq_bins, self.frames, 1)
+
     def to_dict(self) -> dict[str, Any]:
         """``arch`` first, then the settings, tuples as lists (as YAML and config.json hold them)."""
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

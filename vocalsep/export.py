@@ -1,11 +1,12 @@
-"""LiteRT export of a spectral network, per architecture: the model file's ``model.tflite``.
+"""LiteRT export of a network, per architecture: the model file's ``model.tflite``.
 
 The U-Net (``unet``, 5x5 kernels, stride 2) has a hand-made conversion (:func:`vocalsep.models.unet.to_tflite`:
 batch norms folded, transposed convolutions as sub-pixel convolutions, about 3x faster under XNNPACK).  Every
 other spectral architecture goes through the generic path: TensorFlow's converter on a ``tf.function`` of the
 Keras model in inference mode (dropout off, batch norms on their moving statistics, which the converter
-folds).  Both take input (batch, freq_bins, frames, 1) float32, any batch, return the mask of the same shape,
-and store float16 weights; the weights are rounded through float16 first, as the model file stores them, so
+folds).  Both take the network's input (``cfg.io_shapes()``: (batch, freq_bins, frames, 1) patches for a
+spectral network, (batch, input_samples, 1) waveforms for a waveform one) float32, any batch, return its
+output, and store float16 weights; the weights are rounded through float16 first, as the model file stores them, so
 that LiteRT computes the network that the Keras backend rebuilds from the file.
 """
 
@@ -28,15 +29,16 @@ def to_tflite(keras_model, cfg: ModelConfig) -> bytes:
 
 
 def generic_tflite(keras_model, cfg: ModelConfig) -> bytes:
-    """Any spectral Keras model -> LiteRT flatbuffer with float16 weights (see the module docstring).  The
-    model's weights are rounded through float16 during the conversion and put back afterwards."""
+    """Any Keras model of a registered architecture -> LiteRT flatbuffer with float16 weights (see the module
+    docstring).  The model's weights are rounded through float16 during the conversion and put back
+    afterwards."""
     import tensorflow as tf
 
     saved = keras_model.get_weights()
     try:
         keras_model.set_weights([np.asarray(w, np.float16).astype(w.dtype) for w in saved])
 
-        @tf.function(input_signature=[tf.TensorSpec([None, cfg.freq_bins, cfg.frames, 1], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None, *cfg.io_shapes()[0]], tf.float32)])
         def network(x):
             return keras_model(x, training=False)
 

@@ -1,7 +1,12 @@
-"""The spectrogram-mask front end, defined once: what a spectral network sees, how it learns, and what its
-output becomes.  Training's examples (:mod:`vocalsep.sampler`), training's loss and validation SDR
-(:mod:`vocalsep.train`) and separation (:mod:`vocalsep.separate`) all go through :class:`SpectralFrontEnd`,
-so validation measures what ships.
+"""The front ends, defined once: what a network sees, how it learns, and what its output becomes.  Training's
+examples (:mod:`vocalsep.sampler`), training's loss and validation SDR (:mod:`vocalsep.train`) and separation
+(:mod:`vocalsep.separate`) all take the front end of the model's domain from :func:`for_model`, so validation
+measures what ships.  :class:`FrontEnd` is what they share: every front end gives vocal masks on the model's
+STFT grid, and the full-band stage below (:meth:`FrontEnd.full_band`) turns them into vocals at the audio's
+own rate.  :class:`SpectralFrontEnd` (here) serves the spectrogram-mask networks, ``WaveFrontEnd``
+(:mod:`vocalsep.wavefront`) the waveform ones.
+
+The spectral front end:
 
 Features: the magnitude STFT (:mod:`vocalsep.spectral`; ``n_fft`` / ``hop_length`` at ``sample_rate``) of
 mono audio at the model's rate, its lowest ``freq_bins`` bins: (freq_bins, frames) float32.
@@ -64,29 +69,93 @@ def l1_loss(mask, mixture, vocals):
     return ops.mean(ops.abs(mask * mixture - vocals), axis=(1, 2, 3))
 
 
-class SpectralFrontEnd:
-    """The front end of a spectral network of settings ``model`` on the STFT ``spec``.
+class FrontEnd:
+    """What every front end shares: the model's STFT grid (``spec``; ``model.freq_bins`` bins), the full-band
+    stage with its high-band rule, and separation of one piece.  A subclass serves the networks of one
+    ``domain`` and defines :meth:`example` (with ``example_samples`` and :meth:`example_shapes`),
+    :meth:`loss`, :meth:`context_seconds` and :meth:`masks`.
 
-    patch_overlap: share of a patch that overlaps the next one at inference (0.25: a patch every 3/4 patch).
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency (None:
         the model's top half-octave, from its Nyquist / sqrt(2)), raised to 1 + ``high_band_slope`` x octaves
         above the band (0: that mean everywhere above, as in 0.1.0).
     """
 
+    #: the architectures' domain this front end serves, and what their networks see (for messages)
+    domain, sees = "", ""
+
+    def __init__(self, spec: SpectralConfig, model: ModelConfig, high_band_from_hz: float | None = None,
+                 high_band_slope: float = HIGH_BAND_SLOPE):
+        domain = get_arch(model.arch).domain
+        if domain != self.domain:
+            raise VocalsepError(f"model: architecture {model.arch!r} works on the {domain} domain, not on "
+                                f"{self.sees}; the {self.domain} front end cannot run it")
+        self.spec, self.model = spec, model
+        self.freq_bins = model.freq_bins
+        self.high_band_from_hz = high_band_from_hz if high_band_from_hz is not None else spec.sample_rate / 2 ** 1.5
+        self.high_band_slope = float(high_band_slope)
+        #: samples at the model's rate of the vocals and accompaniment that make one training example
+        self.example_samples = 0
+
+    def example_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(network input, target) shapes of one training example, without the batch axis."""
+        return self.model.io_shapes()
+
+    def block_masks(self, x: np.ndarray, sr: int, run: Callable[[np.ndarray], np.ndarray],
+                    source: object = "model") -> np.ndarray:
+        """The subclass's ``masks`` of audio x (samples, channels) float32 at rate ``sr``, resampled to the
+        model's rate: (channels, freq_bins, frames) float32 in [0, 1] on the model's STFT grid."""
+        y = audio.resample(x, sr, self.spec.sample_rate).reshape(-1, x.shape[1])
+        return self.masks(y, run, source)
+
+    def full_band(self, x: np.ndarray, masks: np.ndarray, sr: int) -> np.ndarray:
+        """Vocals of audio x (samples, channels) float32 at ``sr``: its full-resolution STFT x the masks
+        (channels or 1, freq_bins, frames) mapped onto that STFT's grid, inverted.  Returns x's shape."""
+        sp = self.spec
+        n_fft, hop = full_band_stft_params(sr)
+        vocals = np.empty_like(x)
+        full = {}  # mask index -> mask on the full-resolution grid (one for all channels with one mask)
+        for c in range(x.shape[1]):
+            X = spectral.stft(x[:, c], n_fft, hop)
+            k = min(c, len(masks) - 1)
+            if k not in full:
+                full[k] = spectral.upsample_mask(
+                    masks[k], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
+                    hop / sr, self.high_band_from_hz, self.high_band_slope,
+                )
+            X *= full[k]  # both are frames-major in memory: one pass, and the inverse FFTs read it in order
+            vocals[:, c] = spectral.istft(X, n_fft, hop, len(x))
+        return vocals
+
+    def separate(self, x: np.ndarray, sr: int, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Vocals of audio x (samples, channels) float32 at ``sr`` in one piece (no blocks): a mask per channel
+        (give the mid, (samples, 1), for the mid mask), then :meth:`full_band`.  Returns x's shape."""
+        return self.full_band(x, self.block_masks(x, sr, run), sr)
+
+
+class SpectralFrontEnd(FrontEnd):
+    """The front end of a spectral network of settings ``model`` on the STFT ``spec``.
+
+    patch_overlap: share of a patch that overlaps the next one at inference (0.25: a patch every 3/4 patch).
+    high_band_from_hz, high_band_slope: the full-band stage's rule above the model's band (:class:`FrontEnd`).
+    """
+
+    domain, sees = "spectral", "spectrogram patches"
+
     def __init__(self, spec: SpectralConfig, model: ModelConfig, patch_overlap: float = 0.25,
                  high_band_from_hz: float | None = None, high_band_slope: float = HIGH_BAND_SLOPE):
         if not 0 <= patch_overlap < 1:
             raise VocalsepError(f"patch_overlap must be in [0, 1), not {patch_overlap}")
-        domain = get_arch(model.arch).domain
-        if domain != "spectral":
-            raise VocalsepError(f"model: architecture {model.arch!r} works on the {domain} domain, not on "
-                                "spectrogram patches; the spectral front end cannot run it")
-        self.spec, self.model = spec, model
-        self.freq_bins, self.frames = model.freq_bins, model.frames
+        super().__init__(spec, model, high_band_from_hz, high_band_slope)
+        self.frames = model.frames
         #: frames from one patch's start to the next's at inference
         self.patch_hop = max(1, int(round(model.frames * (1 - patch_overlap))))
-        self.high_band_from_hz = high_band_from_hz if high_band_from_hz is not None else spec.sample_rate / 2 ** 1.5
-        self.high_band_slope = float(high_band_slope)
+        #: samples whose centred STFT has exactly ``frames`` frames
+        self.example_samples = (model.frames - 1) * spec.hop_length
+
+    @staticmethod
+    def loss(mask, mixture, vocals):
+        """The training loss per example, (batch,): :func:`l1_loss`."""
+        return l1_loss(mask, mixture, vocals)
 
     # -- features and training examples -------------------------------------------------------------
     def features(self, x: np.ndarray) -> np.ndarray:
@@ -158,32 +227,13 @@ class SpectralFrontEnd:
                                 "damaged or its training diverged")
         return self.overlap_add(out, starts, mags[0].shape[1])
 
-    def block_masks(self, x: np.ndarray, sr: int, run: Callable[[np.ndarray], np.ndarray],
-                    source: object = "model") -> np.ndarray:
-        """:meth:`masks` of audio x (samples, channels) float32 at rate ``sr``, resampled to the model's rate."""
-        y = audio.resample(x, sr, self.spec.sample_rate).reshape(-1, x.shape[1])
-        return self.masks(y, run, source)
 
-    def full_band(self, x: np.ndarray, masks: np.ndarray, sr: int) -> np.ndarray:
-        """Vocals of audio x (samples, channels) float32 at ``sr``: its full-resolution STFT x the masks
-        (channels or 1, freq_bins, frames) mapped onto that STFT's grid, inverted.  Returns x's shape."""
-        sp = self.spec
-        n_fft, hop = full_band_stft_params(sr)
-        vocals = np.empty_like(x)
-        full = {}  # mask index -> mask on the full-resolution grid (one for all channels with one mask)
-        for c in range(x.shape[1]):
-            X = spectral.stft(x[:, c], n_fft, hop)
-            k = min(c, len(masks) - 1)
-            if k not in full:
-                full[k] = spectral.upsample_mask(
-                    masks[k], sp.sample_rate / sp.n_fft, sp.hop_seconds, X.shape[0], sr / n_fft, X.shape[1],
-                    hop / sr, self.high_band_from_hz, self.high_band_slope,
-                )
-            X *= full[k]  # both are frames-major in memory: one pass, and the inverse FFTs read it in order
-            vocals[:, c] = spectral.istft(X, n_fft, hop, len(x))
-        return vocals
+def for_model(spec: SpectralConfig, model: ModelConfig, patch_overlap: float = 0.25,
+              high_band_from_hz: float | None = None, high_band_slope: float = HIGH_BAND_SLOPE) -> FrontEnd:
+    """The front end of the domain of ``model``'s architecture: :class:`SpectralFrontEnd` or
+    :class:`vocalsep.wavefront.WaveFrontEnd` (which has no patches: ``patch_overlap`` is the spectral one's)."""
+    if get_arch(model.arch).domain == "waveform":
+        from .wavefront import WaveFrontEnd
 
-    def separate(self, x: np.ndarray, sr: int, run: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """Vocals of audio x (samples, channels) float32 at ``sr`` in one piece (no blocks): a mask per channel
-        (give the mid, (samples, 1), for the mid mask), then :meth:`full_band`.  Returns x's shape."""
-        return self.full_band(x, self.block_masks(x, sr, run), sr)
+        return WaveFrontEnd(spec, model, high_band_from_hz, high_band_slope)
+    return SpectralFrontEnd(spec, model, patch_overlap, high_band_from_hz, high_band_slope)

@@ -1,7 +1,9 @@
-"""The ways to run a spectral network, behind one small interface (:class:`Runner`).
+"""The ways to run a network, behind one small interface (:class:`Runner`).
 
-A runner maps a batch of normalised magnitude patches, (n, freq_bins, frames, 1) float32, to the network's
-vocal masks, the same shape, float32 in [0, 1]; its ``name`` says which runtime it is.
+A runner maps a batch of the network's inputs, (n,) + ``model.io_shapes()[0]`` float32, to its outputs,
+(n,) + ``io_shapes()[1]`` float32: for a spectral network normalised magnitude patches (n, freq_bins, frames, 1)
+to vocal masks of the same shape in [0, 1]; for a waveform one mixtures (n, input_samples, 1) to vocals
+(n, output_samples, 1).  Its ``name`` says which runtime it is.
 
 ``LiteRunner``   the model file's LiteRT flatbuffer under XNNPACK (no TensorFlow import; the default).
 ``KerasRunner``  the Keras network rebuilt from the model file's weights (imports TensorFlow), or a network in
@@ -33,7 +35,8 @@ class Runner(Protocol):
     name: str
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
-        """(n, freq_bins, frames, 1) float32 -> masks, the same shape, float32."""
+        """(n,) + the network's input shape float32 -> (n,) + its output shape float32 (masks of the same
+        shape for a spectral network)."""
         ...
 
 
@@ -71,7 +74,8 @@ class KerasRunner:
             if pad:
                 b = np.concatenate([b, np.zeros((pad,) + b.shape[1:], np.float32)])
             out.append(np.asarray(self._fn(b))[:self.batch - pad])
-        return np.concatenate(out, axis=0) if out else np.zeros(x.shape, np.float32)
+        return (np.concatenate(out, axis=0) if out
+                else np.zeros((0,) + tuple(self.model.output_shape[1:]), np.float32))
 
 
 class LiteRunner:
@@ -86,15 +90,16 @@ class LiteRunner:
         if mf.tflite is None:
             raise VocalsepError(f"{name}: model file has no LiteRT model")
         self.batch = batch
-        self._shape = (batch, mf.model.freq_bins, mf.model.frames, 1)
+        shape_in, shape_out = mf.model.io_shapes()
+        self._shape, self._out_shape = (batch,) + shape_in, shape_out
         try:
             with quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr
                 self.interp = Interpreter(model_content=mf.tflite, num_threads=threads or os.cpu_count() or 1)
             inp, out = self.interp.get_input_details(), self.interp.get_output_details()
             if (len(inp) != 1 or len(out) != 1 or tuple(inp[0]["shape"][1:]) != self._shape[1:]
-                    or tuple(out[0]["shape"][1:]) != self._shape[1:]):
-                raise VocalsepError(f"{name}: its LiteRT model does not take the patches of its config.json "
-                                    f"({self._shape[1:]})")
+                    or tuple(out[0]["shape"][1:]) != self._out_shape):
+                raise VocalsepError(f"{name}: its LiteRT model does not take the inputs of its config.json "
+                                    f"({self._shape[1:]} -> {self._out_shape})")
             self._inp, self._out = inp[0]["index"], out[0]["index"]
             self.interp.resize_tensor_input(self._inp, self._shape)
             with quiet_stderr():
@@ -105,7 +110,7 @@ class LiteRunner:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         n = len(x)
-        out = np.empty(x.shape, dtype=np.float32)
+        out = np.empty((n,) + self._out_shape, dtype=np.float32)
         for i in range(0, n, self.batch):
             b = x[i:i + self.batch]
             if len(b) < self.batch:  # keep one fixed shape: pad the last batch

@@ -1,6 +1,7 @@
 """Training examples: :class:`PatchSampler` draws random excerpts of training songs (partial reads, so memory
 does not grow with the number of songs) and turns them into normalised magnitude patches through the spectral
-front end (:mod:`vocalsep.frontend`); the fixed validation patches and audio.  Nothing here imports
+front end (:mod:`vocalsep.frontend`), or into waveform pairs through the waveform one (:mod:`vocalsep.wavefront`),
+whichever the model's domain takes; the fixed validation patches and audio.  Nothing here imports
 TensorFlow."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from . import audio
 from .augment import VoiceEffects
 from .config import DataConfig, ModelConfig, SpectralConfig
 from .errors import VocalsepError
-from .frontend import SpectralFrontEnd
+from .frontend import for_model
 
 if TYPE_CHECKING:
     from .data import Song
@@ -39,8 +40,10 @@ class _Unreadable(VocalsepError):
 class PatchSampler:
     """Draws training examples (picklable, so worker processes get a copy).
 
-    One example: magnitudes (freq_bins, frames) float32 of the mixture, the vocals and the accompaniment of
-    a patch of ``frames`` centred STFT frames at the model's rate, all divided by the mixture's maximum.
+    One example: the front end's (:func:`vocalsep.frontend.for_model`) of ``frontend.example_samples`` samples
+    of vocals and accompaniment at the model rate.  Spectral: magnitudes (freq_bins, frames) float32 of the
+    mixture, the vocals and the accompaniment of a patch of ``frames`` centred STFT frames, all divided by the
+    mixture's maximum; waveform: the mixture with its context and the two sources' middle parts.
 
     A song whose stem fails to read while drawing (a file cut short or damaged after discovery) is left
     out: ``report`` gets a one-line warning naming the file, the song's flag in ``dead`` (one byte per song,
@@ -56,10 +59,10 @@ class PatchSampler:
         self.spec = spec
         self.model = model
         self.data = data
-        #: samples at the model rate whose centred STFT has exactly ``frames`` frames
-        self.patch_len = (model.frames - 1) * spec.hop_length
+        self.frontend = for_model(spec, model)
+        #: samples at the model rate of one example (spectral: whose centred STFT has exactly ``frames`` frames)
+        self.patch_len = self.frontend.example_samples
         self.effects = VoiceEffects(data, spec.sample_rate)
-        self.frontend = SpectralFrontEnd(spec, model)
         self.dead = bytearray(len(self.songs))
         self.report = log.warning
         self._last_failure = ""
@@ -168,13 +171,14 @@ class PatchSampler:
         return vocals.astype(np.float32, copy=False), acc.astype(np.float32, copy=False)
 
     def magnitudes(self, vocals: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised (mixture, vocals, accompaniment) magnitudes, each (freq_bins, frames) float32: the front
-        end's training example (:meth:`vocalsep.frontend.SpectralFrontEnd.example`)."""
+        """The front end's training example (mixture, vocals, accompaniment) of two (patch_len,) sources:
+        normalised magnitudes, each (freq_bins, frames) float32, for a spectral network
+        (:meth:`vocalsep.frontend.SpectralFrontEnd.example`); waveforms for a waveform one."""
         return self.frontend.example(vocals, acc)
 
     def example(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mixture, vocals, accompaniment) magnitudes of one example, each (freq_bins, frames) float32; an
-        unreadable song is left out (see the class) and the example drawn again, ``rng`` going on."""
+        """(mixture, vocals, accompaniment) of one example (:meth:`magnitudes`); an unreadable song is left
+        out (see the class) and the example drawn again, ``rng`` going on."""
         while True:
             try:
                 return self.magnitudes(*self.waveforms(rng))
@@ -182,12 +186,13 @@ class PatchSampler:
                 self._drop(e.song, e.message)
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mixture, vocals, accompaniment), each (size, freq_bins, frames, 1) float32."""
-        shape = (size, self.model.freq_bins, self.model.frames, 1)
-        out = tuple(np.empty(shape, np.float32) for _ in range(3))
+        """(mixture, vocals, accompaniment): (size,) + the front end's input shape, and (size,) + its target
+        shape twice ((size, freq_bins, frames, 1) each for a spectral network), float32."""
+        inp, target = self.frontend.example_shapes()
+        out = tuple(np.empty((size,) + shape, np.float32) for shape in (inp, target, target))
         for i in range(size):
             for o, x in zip(out, self.example(rng)):
-                o[i, :, :, 0] = x
+                o[i] = x.reshape(o.shape[1:])
         return out  # type: ignore[return-value]
 
 
@@ -196,11 +201,12 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
     """A fixed set of at most ``count`` patches of the held-out songs, the same in every run: the mid
     channel, no augmentation, patches end to end through each song, evenly thinned out to ``count``.
 
-    Returns (mixture, vocals) magnitudes, each (n, freq_bins, frames, 1) float32 (n = 0 without songs).
+    Returns (mixture, vocals): the front end's inputs and targets, (n,) + ``model.io_shapes()`` float32 (spectral:
+    magnitudes, each (n, freq_bins, frames, 1)); n = 0 without songs.
     """
-    shape = (model.freq_bins, model.frames, 1)
+    shape, target = model.io_shapes()
     if not songs or count <= 0:
-        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + shape, np.float32)
+        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + target, np.float32)
     sampler = PatchSampler(songs, spec, model, DataConfig(gain_db=0, channel_swap=False, remix_probability=0))
     cands = []
     for s in songs:
@@ -217,10 +223,10 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
         if np.abs(v + a).max() <= 1e-4:
             continue
         m, vm, _ = sampler.magnitudes(v, a)
-        mix.append(m[..., None])
-        voc.append(vm[..., None])
+        mix.append(m.reshape(shape))
+        voc.append(vm.reshape(target))
     if not mix:
-        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + shape, np.float32)
+        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + target, np.float32)
     return np.stack(mix), np.stack(voc)
 
 

@@ -11,7 +11,9 @@ How a song is separated (any rate, any channel count, any length):
    go through the network (a runner, :mod:`vocalsep.runners`) in batches; the patches' masks overlap-added,
    interpolated onto the full-resolution STFT of the block at the input's own rate (window ~0.1 s), and
    above the model's Nyquist (8192 Hz for the default model) the high-band rule (``HIGH_BAND_SLOPE``), so
-   the whole band is kept and an uncertain mask fades where cymbals and hi-hats take over.
+   the whole band is kept and an uncertain mask fades where cymbals and hi-hats take over.  A waveform
+   model (the Wave-U-Net) goes through the waveform front end (:mod:`vocalsep.wavefront`) instead: its
+   vocals at the model's rate become a ratio mask on the same grid, and the same full-band stage follows.
 4. vocals = ISTFT(mask x mixture STFT) with the mixture's phase; accompaniment = mixture - vocals, so the
    two add up to the input exactly.
 5. Consecutive blocks are cross-faded linearly over their shared 2 x overlap samples, so there are no
@@ -35,7 +37,7 @@ from . import __version__, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
-from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, full_band_stft_params  # noqa: F401
+from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, for_model, full_band_stft_params  # noqa: F401
 from .model import ModelFile, default_model_path
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
 from .runners import make_runner
@@ -44,12 +46,13 @@ MAX_CHANNELS = 8
 
 
 class Separator:
-    """Separates vocals from accompaniment with a trained network (any spectral architecture).
+    """Separates vocals from accompaniment with a trained network (any architecture, spectral or waveform).
 
     model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep).
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
     block_seconds / overlap_seconds: streaming block length and the context on each side of a block (None:
-        the front end's, :meth:`~vocalsep.frontend.SpectralFrontEnd.context_seconds`).
+        the front end's ``context_seconds()``: half a patch for a spectral model, the network's context for a
+        waveform one).
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
         (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
         scripts/measure_full_band.py compares), raised to 1 + ``high_band_slope`` x octaves above the band
@@ -58,7 +61,8 @@ class Separator:
         ``channels`` (a mask per channel).  ``mid`` is the default: it scored higher on MUSDB18-HQ
         (scripts/eval_default.py --variants; docs/choices.md) and costs half as much.
     patch_overlap: share of a patch that overlaps the next one (0.25: a patch every 3/4 patch).  Measured
-        against 0.5 (docs/choices.md): the same quality on validation, 1.33x less network time.
+        against 0.5 (docs/choices.md): the same quality on validation, 1.33x less network time.  (A waveform
+        model has no patches: its network calls meet end to end.)
     pipeline: run the network on the next block in a thread while this block is taken to the full band
         (the same audio; False: everything in the calling thread, e.g. to profile).
     threads: the network's threads (LiteRT; None: one per CPU).  The audio is the same.
@@ -88,7 +92,7 @@ class Separator:
         self.spectral = mf.spectral
         self.model_config = mf.model
         self.info = mf.info
-        self.frontend = SpectralFrontEnd(mf.spectral, mf.model, patch_overlap, high_band_from_hz, high_band_slope)
+        self.frontend = for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz, high_band_slope)
         self.runner = make_runner(mf, backend, batch=int(batch), threads=threads)
         self.block_seconds = block_seconds
         self.overlap_seconds = overlap_seconds if overlap_seconds is not None else self.frontend.context_seconds()

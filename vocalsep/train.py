@@ -13,9 +13,11 @@ on streamed patches, with checkpoints, resume and validation.
     model.vsep        the final model (also written on Ctrl-C or SIGTERM)
     step-NNNNNN.vsep  the model every ``train.snapshot_every`` steps, when that is > 0
 
-Examples, loss and the validation's separation are the spectral front end's (:mod:`vocalsep.frontend`):
-the loss is the mean absolute difference between ``mask * mixture`` and the vocals' magnitude on patches
-normalised by the mixture's maximum (the paper's L1 loss).  Adam, optionally with cosine decay to ``lr_min``.
+Examples, loss and the validation's separation are the front end's of the model's domain
+(:func:`vocalsep.frontend.for_model`): for a spectral network the loss is the mean absolute difference
+between ``mask * mixture`` and the vocals' magnitude on patches normalised by the mixture's maximum (the
+U-Net paper's L1 loss); for a waveform one (:mod:`vocalsep.wavefront`) the mean squared error of the vocals'
+waveform (the Wave-U-Net paper's).  Adam, optionally with cosine decay to ``lr_min``.
 
 Validation, every ``train.steps_per_epoch`` steps: the loss on a fixed set of patches of the held-out songs
 (``val_loss``, which picks ``best.vsep``), and, when ``train.validation_songs_sdr`` > 0, the mean SDR (dB,
@@ -103,28 +105,31 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
     return meta
 
 
-def make_steps(model, optimizer, batch_size: int):
-    """(train_step, eval_step), both tf.functions of (mixture, vocals) magnitude batches
-    (batch, freq_bins, frames, 1): ``train_step`` applies one Adam step and returns the batch's mean of the
-    front end's loss (:func:`vocalsep.frontend.l1_loss`); ``eval_step`` (inference mode) returns its sum over
-    the batch."""
+def make_steps(model, optimizer, batch_size: int, loss_fn=None):
+    """(train_step, eval_step), both tf.functions of (mixture, vocals) batches, the network's input and its
+    target ((batch, freq_bins, frames, 1) magnitudes each for a spectral network): ``train_step`` applies one
+    Adam step and returns the batch's mean of ``loss_fn`` (the front end's ``loss``, (output, mixture, vocals)
+    -> (batch,); default :func:`vocalsep.frontend.l1_loss`); ``eval_step`` (inference mode) returns its sum
+    over the batch."""
     import tensorflow as tf
 
     from .frontend import l1_loss
 
+    loss_fn = loss_fn or l1_loss
     spec = tf.TensorSpec((batch_size,) + tuple(model.input_shape[1:]), tf.float32)
+    target = tf.TensorSpec((batch_size,) + tuple(model.output_shape[1:]), tf.float32)
 
-    @tf.function(input_signature=[spec, spec])
+    @tf.function(input_signature=[spec, target])
     def train_step(mix, voc):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(l1_loss(model(mix, training=True), mix, voc))
+            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     @tf.function(reduce_retracing=True)
     def eval_step(mix, voc):
-        return tf.reduce_sum(l1_loss(model(mix, training=False), mix, voc))
+        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc))
 
     return train_step, eval_step
 
@@ -132,13 +137,13 @@ def make_steps(model, optimizer, batch_size: int):
 def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg, sample_rate: int | None = None
              ) -> float:
     """SDR (dB) of the vocals of ``mix`` (mono (samples,), at ``sample_rate``, default the model's) separated as
-    :class:`~vocalsep.separate.Separator` separates a block (the front end's ``separate``: overlapping patches,
-    overlap-added masks, the full-band stage and its high-band rule).  ``predict``: a runner,
-    (n, freq_bins, frames, 1) -> mask of the same shape."""
-    from .frontend import SpectralFrontEnd
+    :class:`~vocalsep.separate.Separator` separates a block (the front end's ``separate``: for a spectral
+    network overlapping patches and overlap-added masks; then the full-band stage and its high-band rule).
+    ``predict``: a runner of the network (for a spectral one (n, freq_bins, frames, 1) -> masks)."""
+    from .frontend import for_model
 
     sr = sample_rate or spec.sample_rate
-    est = SpectralFrontEnd(spec, model_cfg).separate(np.asarray(mix, np.float32)[:, None], sr, predict)[:, 0]
+    est = for_model(spec, model_cfg).separate(np.asarray(mix, np.float32)[:, None], sr, predict)[:, 0]
     err = np.sum((vocals.astype(np.float64) - est) ** 2)
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
@@ -155,7 +160,7 @@ def _check_resume_config(cfg: Config, out_dir: Path) -> None:
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train the U-Net of ``cfg`` on ``cfg.data``; returns the path of the final model file."""
+    """Train the network of ``cfg.model`` on ``cfg.data``; returns the path of the final model file."""
     out_dir = Path(out_dir)
     t = cfg.train
     ckpt_path = out_dir / CHECKPOINT
@@ -229,7 +234,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     last_sdr = meta.get("val_sdr")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
-    train_step, eval_step = make_steps(model, optimizer, t.batch_size)
+    train_step, eval_step = make_steps(model, optimizer, t.batch_size, sampler.frontend.loss)
 
     def validate() -> float | None:
         if len(val_mix) == 0:

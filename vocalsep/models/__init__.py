@@ -1,7 +1,8 @@
 """vocalsep's networks: one module per architecture family, registered by name (see ``registry``).
 
 ``unet`` (:mod:`.unet`) is the U-Net of Jansson et al. (2017), whose settings are
-:class:`vocalsep.config.ModelConfig` itself.  A model's network is built with
+:class:`vocalsep.config.ModelConfig` itself; ``wave-unet`` (:mod:`.waveunet`) the Wave-U-Net of Stoller
+et al. (2018), on the waveform.  A model's network is built with
 :func:`vocalsep.model.build_model` and converted for LiteRT by :mod:`vocalsep.export`; README.md
 ("Architectures") says how to add one.
 

@@ -11,8 +11,11 @@ registers them::
         return keras.Model(inp, mask)
 
 A ``spectral`` network takes (batch, freq_bins, frames, 1) float32 magnitudes, each patch scaled so that
-its maximum is 1, and returns a sigmoid vocal mask of the same shape.  Modules are found and imported on the
-first look-up, so adding an architecture needs no edit anywhere else.
+its maximum is 1, and returns a sigmoid vocal mask of the same shape.  A ``waveform`` network takes
+(batch, input_samples, 1) float32 audio at the model's rate and returns (batch, output_samples, 1) vocals of
+the middle of its input, the lengths its settings' ``io_shapes()`` give (:mod:`vocalsep.wavefront`).
+
+Modules are found and imported on the first look-up, so adding an architecture needs no edit anywhere else.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Callable
 
 from ..errors import VocalsepError
 
-#: what a network maps: "spectral" (magnitude patch -> mask of the same shape)
+#: what a network maps: "spectral" (magnitude patch -> mask of the same shape) or "waveform" (audio with its
+#: context -> the vocals of its middle)
 DOMAINS = ("spectral", "waveform")
 
 
