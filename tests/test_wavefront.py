@@ -37,7 +37,7 @@ def test_the_papers_sizes():
     """M4 of Stoller et al. (2018), Table 1 and section 4.2: 12 levels, kernels 15 and 5, 147443 samples in
     and 16389 out; and the shipped config is that network, about 10.3 M weights for mono."""
     assert sizes(12, 15, 5, 16384) == (147443, 16389)
-    cfg = load_config("wave-unet").model
+    cfg = load_config("archs/wave-unet").model
     assert type(cfg) is WaveUNetConfig and cfg.arch == "wave-unet"
     assert cfg.io_shapes() == ((147443, 1), (16389, 1))
     # weights counted by hand: conv i (15 x 24(i-1) x 24 i), bottleneck, up conv i (5 x (24(i+1) + 24 i) x 24 i)
