@@ -329,3 +329,16 @@ def test_training_another_architecture_end_to_end(toy, tmp_path):
     v1, _ = Separator(final, backend="keras").separate(x, 16000)
     v2, _ = Separator(final, backend="litert").separate(x, 16000)
     assert sdr(v1, v2) > 60
+
+
+def test_a_file_of_another_architecture_without_weights_is_one_line(tmp_path):
+    """Without its weights.npz, a non-U-Net file is refused by name, even when only LiteRT is wanted."""
+    cfg = {"format": 2, "spectral": {"sample_rate": 16384, "n_fft": 1024, "hop_length": 512},
+           "model": {"arch": "resunet", "freq_bins": 512, "frames": 128, "channels": [16, 32, 64, 128, 256, 512]},
+           "info": {}}
+    path = tmp_path / "lite-only.vsep"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(cfg))
+        z.writestr("model.tflite", b"not read")
+    with pytest.raises(VocalsepError, match=r"lite-only\.vsep: not a vocalsep model file \(it has no weights\.npz\)"):
+        ModelFile.load(path, weights=False)

@@ -128,7 +128,8 @@ class Reader:
         fmt = frame.format.name
         planar = fmt.endswith("p")
         dtype, scale, offset = _FORMATS.get(fmt[:-1] if planar else fmt, (None, 0, 0))
-        rate, channels = frame.sample_rate, frame.layout.nb_channels
+        # PyAV 12 has no layout.nb_channels
+        rate, channels = frame.sample_rate, getattr(frame.layout, "nb_channels", None) or len(frame.layout.channels)
         if dtype is None:
             raise VocalsepError(f"{self.path}: unsupported sample format {fmt!r} in its audio stream")
         if not self.samplerate:

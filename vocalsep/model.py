@@ -115,6 +115,8 @@ class ModelFile:
                     weights_limit = 2 * n_params + 512 * len(shapes) + (64 << 10)
                 else:  # unknown without Keras: bounded by the most any model may have, and by weights.npz
                     weights_limit = 2 * MAX_WEIGHTS + (1 << 20)
+                    if "weights.npz" not in z.namelist():
+                        raise VocalsepError(f"{path}: not a vocalsep model file (it has no weights.npz)")
                     n_params = min(MAX_WEIGHTS, z.getinfo("weights.npz").file_size // 2)
                 w: list[np.ndarray] = []
                 if weights:
