@@ -18,21 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from . import blocks
 from .r2unet import R2UNetConfig, pool, r2_level, up
 from .registry import register
 
 
 @dataclass
-class AttentionUNetConfig(ModelConfig):
+class AttentionUNetConfig(blocks.VariantConfig):
     """Attention U-Net's settings: :class:`~vocalsep.config.ModelConfig`'s; the gates' inner width is half
     the skip's, as in Oktay et al.'s code, so the paper needs no other."""
-
-    @classmethod
-    def tiny(cls) -> "AttentionUNetConfig":
-        """A small network for tests."""
-        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
 
 
 @dataclass

@@ -17,7 +17,21 @@ together, and spares the raw magnitudes a max-pooling.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
+
+from ..config import ModelConfig
+
+
+@dataclass
+class VariantConfig(ModelConfig):
+    """The settings every spectrogram variant starts from: :class:`~vocalsep.config.ModelConfig`'s, with a
+    tiny network of three levels for tests."""
+
+    @classmethod
+    def tiny(cls) -> "VariantConfig":
+        """A small network for tests: 32 x 16 patches, channels (4, 8, 16)."""
+        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
 
 
 def conv_bn_act(x, ch: int, name: str, kernel: int = 3, stride: int = 1, act: str | None = "relu",

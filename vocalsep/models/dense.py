@@ -13,15 +13,15 @@ Jansson et al.: a strided-conv stem and a transposed convolution to the sigmoid 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from . import blocks
 from .registry import register
 
 
 @dataclass
-class DenseUNetConfig(ModelConfig):
+class DenseUNetConfig(blocks.VariantConfig):
     """Dense U-Net's settings: :class:`~vocalsep.config.ModelConfig`'s, plus ``dense_layers``, the layers of
     each dense block (FD-UNet: 4); each adds channels / dense_layers channels."""
 
@@ -35,8 +35,8 @@ class DenseUNetConfig(ModelConfig):
 
     @classmethod
     def tiny(cls) -> "DenseUNetConfig":
-        """A small network for tests."""
-        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1, dense_layers=2)
+        """The variants' tiny network with two layers per dense block."""
+        return dataclasses.replace(super().tiny(), dense_layers=2)
 
 
 def dense_level(x, ch: int, n_layers: int, name: str):

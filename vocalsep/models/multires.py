@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from . import blocks
 from .registry import register
 
 
 @dataclass
-class MultiResUNetConfig(ModelConfig):
+class MultiResUNetConfig(blocks.VariantConfig):
     """MultiResUNet's settings: :class:`~vocalsep.config.ModelConfig`'s (``channels``: the paper's U per
     level), plus ``alpha``, the MultiRes blocks' width factor W = alpha * U (the paper: 1.67, to match the
     U-Net's parameter count)."""
@@ -33,11 +32,6 @@ class MultiResUNetConfig(ModelConfig):
         blocks.check(int(self.alpha * min(self.channels) * 0.167) >= 1,
                      f"alpha ({self.alpha}) x the narrowest level ({min(self.channels)}) leaves its first "
                      "MultiRes convolution no filters (alpha * channels must be at least 6)")
-
-    @classmethod
-    def tiny(cls) -> "MultiResUNetConfig":
-        """A small network for tests."""
-        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
 
 
 @register("multires-unet", MultiResUNetConfig, cite="Ibtehaz, Rahman 2020, Neural Networks 121 74-87")

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from . import blocks
 from .registry import register
 
 
 @dataclass
-class R2UNetConfig(ModelConfig):
+class R2UNetConfig(blocks.VariantConfig):
     """R2U-Net's settings: :class:`~vocalsep.config.ModelConfig`'s, plus ``recurrent_steps``, the t of each
     recurrent convolutional layer (the paper: 2; each RCL then runs its convolution t + 1 times)."""
 
@@ -29,11 +28,6 @@ class R2UNetConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         blocks.check(self.recurrent_steps >= 1, f"recurrent_steps ({self.recurrent_steps}) must be at least 1")
-
-    @classmethod
-    def tiny(cls) -> "R2UNetConfig":
-        """A small network for tests."""
-        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
 
 
 def pool(cfg):

@@ -13,20 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import ModelConfig
 from . import blocks
 from .registry import register
 
 
 @dataclass
-class ResUNetConfig(ModelConfig):
+class ResUNetConfig(blocks.VariantConfig):
     """ResUNet's settings: those of :class:`~vocalsep.config.ModelConfig`; the paper needs no other.
     ``kernel_size`` is the stem's and the mask's transposed convolution's; the residual units are 3x3."""
-
-    @classmethod
-    def tiny(cls) -> "ResUNetConfig":
-        """A small network for tests."""
-        return cls(freq_bins=32, frames=16, channels=(4, 8, 16), dropout_layers=1)
 
 
 @register("resunet", ResUNetConfig, cite="Zhang, Liu, Wang 2018, IEEE GRSL 15(5) 749-753")
