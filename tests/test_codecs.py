@@ -1,6 +1,6 @@
 """Output codecs (issue 16 section 2's rest): mp3 at a variable quality (--mp3-quality), ogg (Vorbis) and
-opus outputs, and the input's tags copied to each stem.  Files are read back with PyAV (FFmpeg), not with
-the libsndfile that wrote them."""
+opus outputs, the input's tags and cover copied to each stem, and lossless m4a (ALAC) keeping its depth.
+Files are read back with PyAV (FFmpeg), not with the libsndfile and mutagen that wrote them."""
 
 from __future__ import annotations
 
@@ -123,3 +123,66 @@ def test_tags_of_an_m4a_come_through_pyav(tiny_model, tmp_path, rng):
     assert r.exit_code == 0, r.output
     _, _, meta = decode(tmp_path / "out" / "song" / "vocals.wav")
     assert (meta.get("title"), meta.get("artist"), meta.get("album")) == (TAGS["title"], TAGS["artist"], TAGS["album"])
+
+
+def attached_picture(path):
+    """The bytes of the file's attached picture as FFmpeg demuxes it (None: it has none)."""
+    with av.open(str(path)) as c:
+        for s in c.streams.video:
+            if s.disposition & av.stream.Disposition.attached_pic:
+                return bytes(next(c.demux(s)))
+    return None
+
+
+# a 2 x 1 PNG (a real image: players and FFmpeg probe the picture's format)
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000020000000108020000007b40e85d0000000f4944415478"
+                    "9c63f8cfc0f01f0001fe02ff5d6a3a4b0000000049454e44ae426082")
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "opus"])
+def test_the_cover_is_copied_to_each_stem(tiny_model, tmp_path, rng, fmt):
+    mutagen_flac = pytest.importorskip("mutagen.flac")
+    src = tmp_path / "song.flac"
+    with sf.SoundFile(src, "w", 48000, 2, format="FLAC") as f:
+        f.title, f.artist = TAGS["title"], TAGS["artist"]
+        f.write(make_audio(rng, 1.0, 48000, 2))
+    f = mutagen_flac.FLAC(src)
+    pic = mutagen_flac.Picture()
+    pic.type, pic.mime, pic.data = 3, "image/png", PNG
+    f.add_picture(pic)
+    f.save()
+    assert attached_picture(src) == PNG  # (the input as FFmpeg sees it)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", fmt)
+    assert r.exit_code == 0, r.output
+    assert "was not copied" not in r.output
+    for stem in ("vocals", "accompaniment"):
+        out = tmp_path / "out" / "song" / f"{stem}.{fmt}"
+        assert attached_picture(out) == PNG, out
+        x, rate, meta = decode(out)  # the audio and text tags are whole after the picture went in
+        assert (meta.get("title"), meta.get("artist")) == (TAGS["title"], TAGS["artist"])
+        assert rate == 48000 and abs(len(x) - 48000) <= (1152 if fmt == "mp3" else 0 if fmt in ("wav", "flac") else 960)
+    r = run("separate", src, "-o", tmp_path / "bare", "--model", tiny_model, "-f", fmt, "--no-tags")
+    assert r.exit_code == 0, r.output
+    assert attached_picture(tmp_path / "bare" / "song" / f"vocals.{fmt}") is None
+
+
+def write_m4a(path, x, rate, codec, fmt):
+    """(samples, 2) float audio in [-1, 1) encoded by FFmpeg's ``codec`` from PyAV sample format ``fmt``."""
+    dtype, scale = {"s16p": (np.int16, 2 ** 15), "s32p": (np.int32, 2 ** 31), "fltp": (np.float32, 1)}[fmt]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate, layout="stereo")
+        s.codec_context.format = fmt
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray((x.T * scale).astype(dtype)), format=fmt, layout="stereo")
+        f.sample_rate, f.pts, f.time_base = rate, 0, Fraction(1, rate)
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+
+
+@pytest.mark.parametrize("codec,fmt,want", [("alac", "s32p", "PCM_24"), ("alac", "s16p", "PCM_16"),
+                                            ("aac", "fltp", "PCM_16")])
+def test_lossless_m4a_keeps_its_depth(tiny_model, tmp_path, rng, codec, fmt, want):
+    src = tmp_path / "song.m4a"
+    write_m4a(src, make_audio(rng, 0.5, 44100, 2), 44100, codec, fmt)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 0, r.output
+    assert sf.info(tmp_path / "out" / "song" / "vocals.wav").subtype == want  # (ALAC 24-bit: 24-bit out)

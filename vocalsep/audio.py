@@ -118,15 +118,20 @@ def check_file(path: Path) -> None:
 
 
 def subtype(path: str | Path) -> str | None:
-    """libsndfile's sample format of a file (``PCM_16``, ``PCM_24``, ``FLOAT``, ``MPEG_LAYER_III``, ...), or
-    None when libsndfile does not read it, or it is not a regular file (opening a FIFO would block)."""
+    """libsndfile's sample format of a file (``PCM_16``, ``PCM_24``, ``FLOAT``, ``MPEG_LAYER_III``, ...); for
+    a lossless stream that PyAV reads (ALAC m4a, PCM in mov or mkv) the same names for its depth; None for
+    other files, or one that is not a regular file (opening a FIFO would block)."""
     try:
         if not Path(path).is_file():
             return None
         with quiet_stderr():
             return sf.info(str(path)).subtype
     except Exception:
-        return None
+        if libsndfile_only(Path(path)):
+            return None
+        from . import containers
+
+        return containers.subtype(path)
 
 
 def info(path: str | Path) -> AudioInfo:
@@ -277,11 +282,13 @@ class AtomicWriter:
         self.peak = 0.0     # largest |sample| given to write
         self.clipped = 0    # samples cut at +-1
         self.tmp = temporary_beside(self.path)
+        self.fmt = fmt
         try:
             from .encoding import Encoding, open_writer
 
             if isinstance(encoding, int):
                 encoding = Encoding(mp3_bitrate=encoding)
+            self.encoding = encoding
             self._f = open_writer(self.tmp, sample_rate, channels, fmt, major, subtype, encoding, self.path)
         except (sf.LibsndfileError, RuntimeError, VocalsepError) as e:
             self.tmp.unlink(missing_ok=True)
@@ -301,9 +308,14 @@ class AtomicWriter:
             raise self._write_error(e) from None
 
     def finish(self) -> Path:
-        """Close the temporary file, complete, and return its path (the caller renames it into place)."""
+        """Close the temporary file, complete (with the input's cover, if any), and return its path (the
+        caller renames it into place)."""
         try:
             self._f.close()
+            if self.encoding is not None and self.encoding.cover is not None:
+                from .encoding import add_cover
+
+                add_cover(self.tmp, self.fmt, self.encoding.cover, self.path, self.encoding.tags)
         except (RuntimeError, OSError) as e:
             raise self._write_error(e) from None
         return self.tmp

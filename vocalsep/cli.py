@@ -98,8 +98,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
               help="Variable bitrate of mp3 outputs at LAME's quality V: 0 (best, ~245 kbps) to 9 (~65 kbps); "
                    "default 4.")
 @click.option("--tags/--no-tags", default=True, show_default=True,
-              help="Copy the input's tags (title, artist, album, date, track, genre, comment, copyright) to "
-                   "each stem.")
+              help="Copy the input's tags (title, artist, album, date, track, genre, comment, copyright) and "
+                   "cover picture to each stem.")
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Separate from this time in each input (default: its start).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",

@@ -194,6 +194,28 @@ class Reader:
         self.close()
 
 
+#: lossless codecs, whose decoded sample format is the source's depth (lossy ones decode to float whatever
+#: they were made from, and their outputs are 16-bit like mp3's)
+_LOSSLESS = ("alac", "flac", "wavpack", "tta", "ape", "tak", "truehd", "mlp")
+
+
+def subtype(path: str | Path) -> str | None:
+    """libsndfile's name for the depth of a lossless audio stream PyAV reads (ALAC in m4a, PCM in mov or
+    mkv, ...): ``PCM_16`` (8 or 16 bits), ``PCM_24`` (more), ``FLOAT``; None for a lossy codec or a file
+    that cannot be read."""
+    try:
+        import av
+
+        with av.open("file:" + os.path.abspath(path), metadata_errors="ignore") as c:
+            cc = c.streams.audio[0].codec_context
+            name, fmt = cc.name, cc.format.name.rstrip("p")
+    except Exception:
+        return None
+    if not (name in _LOSSLESS or name.startswith("pcm_")):
+        return None
+    return {"flt": "FLOAT", "dbl": "FLOAT", "s32": "PCM_24", "s64": "PCM_24"}.get(fmt, "PCM_16")
+
+
 def duration(path: str | Path) -> float:
     """Seconds of audio in a file's header as PyAV reads it (0.0 when it cannot be read)."""
     try:

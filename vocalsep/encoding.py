@@ -4,7 +4,9 @@
 Everything goes through libsndfile (soundfile): mp3 (LAME), ogg (Vorbis) and opus (in ogg), and the tags
 it writes in every one of vocalsep's formats: wav (a LIST/INFO chunk), flac, ogg and opus (Vorbis
 comments), mp3 (ID3v2).  Tags are read from the input by libsndfile, or by PyAV for the files it decodes
-(m4a, wma, video).  libsndfile has no pictures: a cover is not copied.
+(m4a, wma, video).  libsndfile has no pictures: the cover (front cover, or the first picture) is read and
+added to each finished stem by mutagen, in the tag block each format's players read (mp3 and wav: an ID3
+APIC frame; flac: a PICTURE block; ogg and opus: a METADATA_BLOCK_PICTURE comment).
 """
 
 from __future__ import annotations
@@ -34,6 +36,16 @@ class Encoding:
     mp3_bitrate: int | None = None
     mp3_quality: float | None = None
     tags: dict = field(default_factory=dict)
+    cover: "Cover | None" = None
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A picture of an input: ``data`` (the image file's bytes), ``mime`` (e.g. ``image/jpeg``)."""
+
+    data: bytes
+    mime: str
+    description: str = ""
 
 
 def read_tags(path: str | Path) -> dict[str, str]:
@@ -56,6 +68,84 @@ def read_tags(path: str | Path) -> dict[str, str]:
         except Exception:
             return {}
     return {t: str(found[t]).strip() for t in TAGS if str(found.get(t) or "").strip()}
+
+
+def read_cover(path: str | Path) -> Cover | None:
+    """The input's front cover (or its first picture) by mutagen, None when it has none or it cannot be
+    read (mp3, wav and aiff: ID3 APIC; flac: PICTURE; m4a: covr; ogg and opus: METADATA_BLOCK_PICTURE)."""
+    try:
+        import base64
+
+        import mutagen
+        from mutagen.flac import Picture
+
+        f = mutagen.File(str(path))
+        if f is None:
+            return None
+        found = []  # (picture type, Cover): 3 is the front cover in ID3 and FLAC
+        for pic in getattr(f, "pictures", None) or []:  # flac
+            found.append((pic.type, Cover(bytes(pic.data), pic.mime, pic.desc)))
+        tags = f.tags
+        if tags is not None and hasattr(tags, "getall"):  # ID3
+            found += [(a.type, Cover(bytes(a.data), a.mime, a.desc)) for a in tags.getall("APIC")]
+        elif tags is not None:
+            for c in (tags.get("covr") or []) if hasattr(tags, "get") else []:  # mp4
+                found.append((3, Cover(bytes(c), "image/png" if c.imageformat == c.FORMAT_PNG else "image/jpeg")))
+            for b in (tags.get("metadata_block_picture") or []) if hasattr(tags, "get") else []:  # vorbis comment
+                pic = Picture(base64.b64decode(b))
+                found.append((pic.type, Cover(bytes(pic.data), pic.mime, pic.desc)))
+    except Exception:
+        return None
+    found = [(t, c) for t, c in found if c.data]
+    return min(found, key=lambda tc: tc[0] != 3)[1] if found else None
+
+
+#: ID3v2 frames of :data:`TAGS` (an mp3 given a cover gets its text tags in ID3v2 too)
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "date": "TDRC", "tracknumber": "TRCK",
+               "genre": "TCON", "copyright": "TCOP"}
+
+
+def add_cover(tmp: Path, fmt: str, cover: Cover, path: Path, tags: dict | None = None) -> None:
+    """Add ``cover`` to the finished file ``tmp`` (format ``fmt``) in place.  An mp3's text ``tags`` go into
+    the same ID3v2 tag as UTF-8 (libsndfile writes them as ID3v1, whose text mutagen would carry over as
+    Latin-1).  A cover that mutagen cannot add is a warning naming ``path`` (the audio matters more); an
+    OSError (a full disk) is raised."""
+    import logging
+
+    try:
+        import base64
+
+        import mutagen
+        from mutagen.flac import Picture
+        from mutagen.id3 import APIC
+
+        f = mutagen.File(str(tmp))
+        if fmt in ("mp3", "wav"):
+            if f.tags is None:
+                f.add_tags()
+            if fmt == "mp3":
+                from mutagen import id3
+
+                for name, text in (tags or {}).items():
+                    if name == "comment":
+                        f.tags.delall("COMM")
+                        f.tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=[text]))
+                    elif name in _ID3_FRAMES:
+                        f.tags.add(getattr(id3, _ID3_FRAMES[name])(encoding=3, text=[text]))
+            f.tags.add(APIC(encoding=3, mime=cover.mime, type=3, desc=cover.description, data=cover.data))
+        else:
+            pic = Picture()
+            pic.type, pic.mime, pic.desc, pic.data = 3, cover.mime, cover.description, cover.data
+            if fmt == "flac":
+                f.add_picture(pic)
+            else:  # ogg, opus
+                f["metadata_block_picture"] = [base64.b64encode(pic.write()).decode("ascii")]
+        f.save()
+    except OSError:
+        raise
+    except Exception as e:
+        logging.getLogger("vocalsep").warning("%s: the input's cover was not copied (%s)", path,
+                                              str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 def writer_options(fmt: str, sample_rate: int, enc: Encoding | None, path: Path) -> dict:

@@ -178,10 +178,12 @@ class OutputOptions:
 
     def encoding(self, input_path: Path):
         """The :class:`vocalsep.encoding.Encoding` of an input's outputs: the mp3 settings, and the input's
-        tags unless ``tags`` is off."""
-        from .encoding import Encoding, read_tags
+        tags and cover unless ``tags`` is off."""
+        from .encoding import Encoding, read_cover, read_tags
 
-        return Encoding(self.mp3_bitrate, self.mp3_quality, read_tags(input_path) if self.tags else {})
+        if not self.tags:
+            return Encoding(self.mp3_bitrate, self.mp3_quality)
+        return Encoding(self.mp3_bitrate, self.mp3_quality, read_tags(input_path), read_cover(input_path))
 
     def span(self, sample_rate: int) -> tuple[int, int | None]:
         """(first sample, samples or None: to the end) of ``--start``/``--duration`` at ``sample_rate``."""
