@@ -226,6 +226,26 @@ def test_another_architectures_weights_are_checked_when_its_network_is_built(toy
         Separator(path, backend="keras")
 
 
+def test_a_crafted_file_cannot_make_keras_allocate_an_enormous_network(tmp_path):
+    import resource
+
+    import keras
+
+    from vocalsep.models.resunet import ResUNetConfig
+
+    keras.utils.set_random_seed(0)
+    sp, mc = tiny_configs()[0], ResUNetConfig.tiny()
+    ModelFile.from_keras(build_model(mc), sp, mc, tflite=False).save(tmp_path / "r.vsep")
+    # three levels of 4096 channels (the most a file may ask for): about 0.9 G weights, 3.6 GB in float32
+    path = crafted(tmp_path, tmp_path / "r.vsep", lambda c: c["model"].update(channels=[4, 4096, 4096, 4096]))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(VocalsepError, match="weights.npz does not fit the network of its config.json") as e:
+        Separator(path, backend="keras")
+    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 1 << 20  # (KiB): under 1 GiB more
+    assert len(build_model(mc).weights) > 0  # Keras goes on working: nothing of that network is left waiting
+
+
 def test_the_spectral_front_end_refuses_a_waveform_network(toy, monkeypatch):
     from vocalsep.frontend import SpectralFrontEnd
 

@@ -186,3 +186,15 @@ def test_lossless_m4a_keeps_its_depth(tiny_model, tmp_path, rng, codec, fmt, wan
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
     assert r.exit_code == 0, r.output
     assert sf.info(tmp_path / "out" / "song" / "vocals.wav").subtype == want  # (ALAC 24-bit: 24-bit out)
+
+
+def test_the_cover_of_an_m4a_is_copied(tiny_model, tmp_path, rng):
+    mp4 = pytest.importorskip("mutagen.mp4")
+    src = tmp_path / "song.m4a"
+    write_m4a(src, make_audio(rng, 0.5, 44100, 2), 44100, "aac", "fltp")
+    f = mp4.MP4(src)
+    f["covr"] = [mp4.MP4Cover(PNG, imageformat=mp4.MP4Cover.FORMAT_PNG)]
+    f.save()
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", "flac")
+    assert r.exit_code == 0, r.output
+    assert attached_picture(tmp_path / "out" / "song" / "vocals.flac") == PNG

@@ -90,7 +90,8 @@ class ModelFile:
         """Read a model file.  Reads regular files only, and no member beyond what a network of the file's
         settings needs (so a crafted file cannot exhaust memory); the settings' types and ranges are
         checked, the weights' values for NaN and infinities and their shapes against the network's (the
-        U-Net's here; another architecture's when :meth:`keras_model` builds its network).  Formats 1 and 2.
+        U-Net's here; another architecture's when :meth:`keras_model` builds its network, before its
+        weights take memory).  Formats 1 and 2.
         ``weights=False`` skips the weights (LiteRT needs only ``model.tflite``).  Any problem: one-line
         VocalsepError naming the file."""
         path = Path(path)
@@ -153,15 +154,35 @@ class ModelFile:
 
     def keras_model(self):
         """Rebuild the Keras model with these weights (float32); weights that do not fit the network of the
-        file's settings are a one-line VocalsepError naming the file."""
+        file's settings are a one-line VocalsepError naming the file, found before the network's weights
+        take any memory (a crafted file's settings cannot make Keras allocate more than the file holds)."""
+        got = [tuple(w.shape) for w in self.weights]
+        if self.weights and weight_shapes(self.model) is None:  # (the U-Net's were compared on load)
+            want = abstract_weight_shapes(self.model)
+            if got != want:
+                raise _misfit(self.path or "model", got, want)
         m = build_model(self.model)
         if self.weights:
             want = [tuple(v.shape) for v in m.weights]
-            got = [tuple(w.shape) for w in self.weights]
             if got != want:
                 raise _misfit(self.path or "model", got, want)
             m.set_weights([w.astype(np.float32) for w in self.weights])
         return m
+
+
+def abstract_weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:
+    """Shapes of the weights of ``cfg``'s network in ``get_weights()`` order, for any architecture: its
+    builder runs in a Keras ``StatelessScope`` whose variables are created uninitialised and dropped, so
+    the weights take no memory (an architecture's settings need no weight formula of their own)."""
+    import keras
+    from keras.src.backend.common import global_state  # (Keras's list of variables waiting for a value)
+
+    waiting = list(global_state.get_global_attribute("uninitialized_variables", None) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return [tuple(v.shape) for v in build_model(cfg).weights]
+    finally:  # never initialised, not even by a later scope
+        global_state.set_global_attribute("uninitialized_variables", waiting)
 
 
 def _misfit(path, got: list, want: list) -> VocalsepError:
