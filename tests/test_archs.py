@@ -15,7 +15,7 @@ import yaml
 
 from vocalsep import Separator, VocalsepError
 from vocalsep.config import Config, ModelConfig, load_config
-from vocalsep.model import ModelFile, build_model, default_model_path
+from vocalsep.model import ModelFile, build_model
 from vocalsep.models import arch_names, get_arch
 from vocalsep.models.registry import ARCHS, Arch
 
@@ -141,12 +141,16 @@ def config_json(path) -> dict:
         return json.loads(z.read("config.json"))
 
 
-def test_the_shipped_format_1_file_reads_as_a_unet():
-    raw = config_json(default_model_path())
-    assert raw["format"] == 1 and "arch" not in raw["model"]  # the file as shipped, not rewritten
-    mf = ModelFile.load(default_model_path(), weights=False)
+def test_a_format_1_file_reads_as_a_unet(tiny_model, tmp_path, rng):
+    # a file as vocalsep 0.1 and 0.2 wrote it (the default model they shipped): format 1, no model.arch
+    path = crafted(tmp_path, tiny_model, lambda c: (c.update(format=1), c["model"].pop("arch")))
+    raw = config_json(path)
+    assert raw["format"] == 1 and "arch" not in raw["model"]
+    mf = ModelFile.load(path)
     assert type(mf.model) is ModelConfig and mf.model.arch == "unet"
-    assert mf.model == load_config("unet").model
+    assert mf.model == ModelFile.load(tiny_model).model
+    x = make_audio(rng, 1.0, 22050, 2)
+    assert np.array_equal(Separator(path).separate(x, 22050)[0], Separator(tiny_model).separate(x, 22050)[0])
 
 
 def test_format_2_records_the_architecture_and_its_settings(toy, tmp_path):

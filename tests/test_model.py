@@ -72,7 +72,7 @@ def test_default_model_ships_with_its_config():
 
 def straightforward_vocals(x: np.ndarray, sr: int, mf: ModelFile | None = None) -> np.ndarray:
     """A model's vocals (default: the shipped model's) for an excerpt (samples, channels) computed the plain
-    way: the Keras U-Net, librosa's STFT and ISTFT, the whole excerpt at once, the mid mask, every step
+    way: the Keras network, librosa's STFT and ISTFT, the whole excerpt at once, the mid mask, every step
     spelled out."""
     import keras
     import librosa
@@ -81,8 +81,7 @@ def straightforward_vocals(x: np.ndarray, sr: int, mf: ModelFile | None = None) 
 
     mf = mf or ModelFile.load(default_model_path())
     sp, mc = mf.spectral, mf.model
-    net = build_unet(mc)
-    net.set_weights([w.astype(np.float32) for w in mf.weights])
+    net = mf.keras_model()  # (the file's architecture, float32 weights)
     stft = dict(center=True, pad_mode="constant")
     mid = audio.resample(x.mean(axis=1), sr, sp.sample_rate)
     mag = np.abs(librosa.stft(mid, n_fft=sp.n_fft, hop_length=sp.hop_length, **stft))[:mc.freq_bins]
