@@ -319,7 +319,7 @@ def test_litert_export_of_another_architecture(toy, tmp_path):
 def test_generic_export_of_the_unet_matches_the_hand_made_one(tmp_path):
     import keras
 
-    from vocalsep.export import generic_tflite
+    from vocalsep.export import EXPORT_BATCH, generic_tflite
     from vocalsep.runners import LiteRunner
 
     keras.utils.set_random_seed(2)
@@ -329,8 +329,12 @@ def test_generic_export_of_the_unet_matches_the_hand_made_one(tmp_path):
     fast = ModelFile.from_keras(net, sp, mc)
     generic = ModelFile(sp, mc, fast.weights, generic_tflite(net, mc))
     x = np.random.default_rng(3).random((5, 64, 16, 1)).astype(np.float32)
-    a, b = LiteRunner(fast)(x), LiteRunner(generic)(x)
-    assert np.abs(a - b).max() < 1e-3 and np.abs(a - 0.5).max() > 1e-3
+    a = LiteRunner(fast)(x)
+    for batch in (1, 3, 4, 7):  # the generic model takes EXPORT_BATCH patches: the runner follows it
+        runner = LiteRunner(generic, batch=batch)
+        assert runner.batch == EXPORT_BATCH and LiteRunner(fast, batch=batch).batch == batch
+        b = runner(x)
+        assert np.abs(a - b).max() < 1e-3 and np.abs(a - 0.5).max() > 1e-3
     assert fast.tflite != generic.tflite  # two conversions, one network
 
 

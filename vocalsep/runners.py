@@ -79,7 +79,9 @@ class KerasRunner:
 
 
 class LiteRunner:
-    """Runs the LiteRT flatbuffer with XNNPACK, batch by batch.  No TensorFlow import."""
+    """Runs the LiteRT flatbuffer with XNNPACK, batch by batch.  No TensorFlow import.  ``batch``: patches
+    per invocation for a model that takes any batch; a model made for a fixed batch (the generic
+    conversion's, :data:`vocalsep.export.EXPORT_BATCH`) is run at its own."""
 
     name = "litert"
 
@@ -101,6 +103,9 @@ class LiteRunner:
                 raise VocalsepError(f"{name}: its LiteRT model does not take the inputs of its config.json "
                                     f"({self._shape[1:]} -> {self._out_shape})")
             self._inp, self._out = inp[0]["index"], out[0]["index"]
+            fixed = int(inp[0].get("shape_signature", [-1])[0])
+            if fixed > 0:  # the model's own batch (its shapes are constants: resizing would break them)
+                self.batch, self._shape = fixed, (fixed,) + shape_in
             self.interp.resize_tensor_input(self._inp, self._shape)
             with quiet_stderr():
                 self.interp.allocate_tensors()
