@@ -163,7 +163,7 @@ def main() -> None:
             "decode (libsndfile, mp3)": decode,
             "resample (soxr)": cumulative("resample", "audio.py"),
             "STFT": cumulative("stft", "spectral.py"),
-            "network (" + sep.runner.name + ")": cumulative("__call__", "model.py"),
+            "network (" + sep.runner.name + ")": cumulative("__call__", "runners.py"),
             "mask upsampling": cumulative("upsample_mask", "spectral.py"),
             "ISTFT": cumulative("istft", "spectral.py"),
         }
