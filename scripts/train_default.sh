@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the model shipped in vocalsep/models/default.vsep from ../shared/data (run from the repo root).
 #
-#   scripts/train_default.sh            configs/default.yaml: 9000 steps from scratch on MIR-1K train and
-#                                       the MUSDB18 previews, three MIR-1K songs held out; ~55-70 min on 2
-#                                       cores; the shipped file is runs/default/best.vsep (step 9000)
+#   scripts/train_default.sh            configs/archs/attention-unet.yaml: configs/default.yaml's recipe
+#                                       (9000 steps from scratch on MIR-1K train and the MUSDB18 previews,
+#                                       three MIR-1K songs held out) with the attention U-Net; 55 min on 2
+#                                       idle cores; the shipped file is runs/default/best.vsep (step 8500)
 #   scripts/train_default.sh --holdout  configs/holdout.yaml: the same with 14 previews held out too,
 #                                       scoring a snapshot every 1000 steps (how the steps were chosen)
 #   scripts/train_default.sh --all      configs/all.yaml: the same on everything with stems (measured,
@@ -18,6 +19,6 @@ case "${1:-}" in
         vocalsep train --config configs/all.yaml --out runs/all
         python scripts/eval_default.py --model runs/all/model.vsep --model vocalsep/models/default.vsep ;;
     *)
-        vocalsep train --config configs/default.yaml --out runs/default
+        vocalsep train --config configs/archs/attention-unet.yaml --out runs/default
         python scripts/eval_default.py --model runs/default/best.vsep ;;
 esac

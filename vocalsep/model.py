@@ -7,7 +7,7 @@ Model file, format 2:
     model.tflite  the same network converted for LiteRT (optional; float16 weights; :mod:`vocalsep.export`),
                   used for fast separation without importing TensorFlow
 
-Format 1 (vocalsep 0.1 and 0.2, the shipped ``default.vsep``) is format 2 without ``model.arch``: a U-Net.
+Format 1 (vocalsep 0.1 and 0.2, and the U-Net they shipped) is format 2 without ``model.arch``: a U-Net.
 Reading either checks everything against the architecture's settings (:mod:`vocalsep.checks`).  The ways to
 run a network are in :mod:`vocalsep.runners`.
 """
