@@ -31,6 +31,15 @@ def _import_av():
     return av
 
 
+def _audio_stream(streams):
+    """The audio stream vocalsep decodes: av_find_best_stream's choice (the first for MUSDB's .stem.mp4
+    mixture), or the first where PyAV has no ``StreamContainer.best``."""
+    try:
+        return streams.best("audio") or streams.audio[0]
+    except Exception:  # (PyAV without StreamContainer.best)
+        return streams.audio[0]
+
+
 def _short(e: Exception) -> str:
     msg = getattr(e, "strerror", None) or str(e)
     return str(msg).splitlines()[0].rstrip(".") if msg else type(e).__name__
@@ -63,10 +72,7 @@ class Reader:
             if not streams.audio:
                 what = "a video without sound" if streams.video else "no audio stream found"
                 raise VocalsepError(f"{self.path}: has no audio stream to separate ({what})")
-            try:
-                self.stream = streams.best("audio") or streams.audio[0]
-            except Exception:  # (PyAV without StreamContainer.best)
-                self.stream = streams.audio[0]
+            self.stream = _audio_stream(streams)
             self._packets = self._c.demux(self.stream)
             self._held: list[np.ndarray] = []  # decoded, not yet read: (samples, channels) float32 each
             self._count = 0                    # samples in _held
@@ -207,7 +213,7 @@ def subtype(path: str | Path) -> str | None:
         import av
 
         with av.open("file:" + os.path.abspath(path), metadata_errors="ignore") as c:
-            cc = c.streams.audio[0].codec_context
+            cc = _audio_stream(c.streams).codec_context
             name, fmt = cc.name, cc.format.name.rstrip("p")
     except Exception:
         return None

@@ -12,6 +12,7 @@ APIC frame; flac: a PICTURE block; ogg and opus: a METADATA_BLOCK_PICTURE commen
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,11 +116,15 @@ def add_cover(tmp: Path, fmt: str, cover: Cover, path: Path, tags: dict | None =
     try:
         import base64
 
-        import mutagen
-        from mutagen.flac import Picture
+        from mutagen.flac import FLAC, Picture
         from mutagen.id3 import APIC
+        from mutagen.mp3 import MP3
+        from mutagen.oggopus import OggOpus
+        from mutagen.oggvorbis import OggVorbis
+        from mutagen.wave import WAVE
 
-        f = mutagen.File(str(tmp))
+        # the class of the format, not a guess from the bytes (MPEG-2.5 mp3s of 8-12 kHz are not recognised)
+        f = {"mp3": MP3, "wav": WAVE, "flac": FLAC, "ogg": OggVorbis, "opus": OggOpus}[fmt](str(tmp))
         if fmt in ("mp3", "wav"):
             if f.tags is None:
                 f.add_tags()
@@ -130,6 +135,8 @@ def add_cover(tmp: Path, fmt: str, cover: Cover, path: Path, tags: dict | None =
                     if name == "comment":
                         f.tags.delall("COMM")
                         f.tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=[text]))
+                    elif name == "date" and not re.match(r"\d{4}(-\d\d){0,2}([T ]\d\d(:\d\d){0,2})?$", text):
+                        continue  # (ID3v2.4's date is a timestamp: other text would be dropped)
                     elif name in _ID3_FRAMES:
                         f.tags.add(getattr(id3, _ID3_FRAMES[name])(encoding=3, text=[text]))
             f.tags.add(APIC(encoding=3, mime=cover.mime, type=3, desc=cover.description, data=cover.data))
@@ -144,6 +151,8 @@ def add_cover(tmp: Path, fmt: str, cover: Cover, path: Path, tags: dict | None =
     except OSError:
         raise
     except Exception as e:
+        if isinstance(e.__context__, OSError):  # mutagen wraps a failed write (a full disk) in its own error
+            raise e.__context__ from None
         logging.getLogger("vocalsep").warning("%s: the input's cover was not copied (%s)", path,
                                               str(e).splitlines()[0] if str(e) else type(e).__name__)
 

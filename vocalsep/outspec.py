@@ -100,7 +100,8 @@ class OutputOptions:
     # -- sample format ---------------------------------------------------------------------------------
     def sample_format(self, input_subtype: str | None) -> tuple[str | None, str]:
         """(libsndfile subtype or None for lossy formats, clip mode) of the outputs of an input whose
-        libsndfile subtype is ``input_subtype`` (None: not read by libsndfile)."""
+        sample format is ``input_subtype`` (:func:`vocalsep.audio.subtype`: libsndfile's, or the depth of a
+        lossless stream PyAV reads; None: a lossy stream, or unknown)."""
         if self.fmt in LOSSY:
             subtype = None
         elif self.depth is not None:

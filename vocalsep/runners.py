@@ -139,7 +139,8 @@ def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4, threads: i
     """The runner of ``mf`` for ``backend`` (one of :data:`BACKENDS`).  ``auto``: LiteRT when the file has a
     LiteRT model and the runtime imports, else Keras with the file's weights, read from ``mf.path`` now when
     ``mf`` was read without them (VocalsepError when they cannot be had: never an untrained network).
-    ``batch``: patches per LiteRT invocation (>= 1); ``threads``: LiteRT's threads (None: one per CPU)."""
+    ``batch``: patches per LiteRT invocation (>= 1; a LiteRT model made for a fixed batch runs at its own);
+    ``threads``: LiteRT's threads (None: one per CPU)."""
     if backend not in BACKENDS:
         raise VocalsepError(f"unknown backend {backend!r}; choose auto, litert or keras")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
