@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -71,6 +70,8 @@ def main() -> None:
 
     import keras
 
+    from bench_separate import median_seconds  # (scripts/, beside this one)
+
     from vocalsep import Separator, audio
     from vocalsep.model import ModelFile, build_model
     from vocalsep.models import arch_names
@@ -91,13 +92,9 @@ def main() -> None:
             ModelFile.from_keras(model, cfg.spectral, cfg.model).save(path)
             sep = Separator(path, backend="litert")
             sep.separate(x[: sr * 10], sr)  # warm-up
-            times = []
-            for _ in range(args.runs):
-                t = time.perf_counter()
-                sep.separate(x, sr)
-                times.append(time.perf_counter() - t)
+            m = median_seconds(lambda: sep.separate(x, sr), args.runs)
             print(f"| `{name}` | {model.count_params() / 1e6:.2f} M | {dt_step:.2f} s | "
-                  f"{seconds / statistics.median(times):.0f}x |", flush=True)
+                  f"{seconds / m:.0f}x |", flush=True)
     print("\nload average after: %.1f %.1f %.1f" % os.getloadavg())
 
 

@@ -48,6 +48,16 @@ def fresh(cmd: list[str]) -> tuple[float, float]:
     return float(wall), float(rss)
 
 
+def median_seconds(run, runs: int) -> float:
+    """The median wall time (s) of ``runs`` calls of ``run()``, one after the other."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def vocalsep_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("vocalsep")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "vocalsep.cli"]
@@ -89,19 +99,9 @@ def main() -> None:
         print(f"model load ({sep.runner.name})              : {time.perf_counter() - t:.2f} s")
         x, sr = audio.read(args.song)
         sep.separate(x[: sr * 5], sr)  # warm-up
-        api = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            sep.separate(x, sr)
-            api.append(time.perf_counter() - t)
-        m = statistics.median(api)
+        m = median_seconds(lambda: sep.separate(x, sr), args.runs)
         print(f"in process, array -> arrays          : {m:.2f} s = {dur / m:.0f}x real time")
-        files = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            sep.separate_file(args.song, Path(tmp) / "inproc", overwrite=True)
-            files.append(time.perf_counter() - t)
-        m = statistics.median(files)
+        m = median_seconds(lambda: sep.separate_file(args.song, Path(tmp) / "inproc", overwrite=True), args.runs)
         print(f"in process, file -> files (decode, separate, encode): {m:.2f} s = {dur / m:.0f}x real time")
 
         # a folder batch, as `vocalsep separate music/ -o out/` runs it (the model loaded once)
@@ -109,12 +109,8 @@ def main() -> None:
 
         jobs = collect_inputs([DATA / "songs"])
         total = sum(audio.info(j.path).duration for j in jobs)
-        batch = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            run_batch(sep, jobs, Path(tmp) / "batch", overwrite=True, progress=False, echo=lambda _: None)
-            batch.append(time.perf_counter() - t)
-        m = statistics.median(batch)
+        m = median_seconds(lambda: run_batch(sep, jobs, Path(tmp) / "batch", overwrite=True, progress=False,
+                                             echo=lambda _: None), args.runs)
         print(f"in process, folder batch ({len(jobs)} songs, {total:.0f} s): {m:.2f} s = {total / m:.0f}x real time")
 
         if args.compare_blocks:
