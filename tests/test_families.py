@@ -10,7 +10,7 @@ from vocalsep import VocalsepError
 from vocalsep.config import ModelConfig
 from vocalsep.models import arch_names, get_arch
 
-ARCHS = ["resunet", "dense-unet", "multires-unet", "r2unet", "attention-unet", "attention-r2unet"]
+ARCHS = ["resunet", "dense-unet", "multires-unet", "r2unet", "attention-unet", "attention-r2unet", "plain-unet"]
 
 
 def layer_count(model, kind: str, suffix: str = "") -> int:
@@ -32,6 +32,8 @@ def structure(name: str, cfg) -> dict[tuple[str, str], int]:
         # each unit: 2 recurrent layers of t additions, and its own residual sum
         "r2unet": {("Add", "_shortcut"): units, ("Add", ""): units * (2 * t + 1)},
         "attention-unet": {**gates, ("Add", ""): d - 1},
+        "plain-unet": {("Multiply", ""): 0, ("Add", ""): 0, ("MaxPooling2D", "_pool"): d - 1,
+                       ("Concatenate", "_skip"): d - 1},
         "attention-r2unet": {**gates, ("Add", "_shortcut"): units, ("Add", ""): units * (2 * t + 1) + d - 1},
     }[name]
 
@@ -63,6 +65,8 @@ def deepest_weights(name: str, cfg) -> int:
         return r2(c, C) + up + r2(2 * c, c)
     if name == "attention-unet":  # two 3x3 convs per level
         return 9 * c * C + 9 * C * C + up + gate + 9 * 2 * c * c + 9 * c * c
+    if name == "plain-unet":  # the attention U-Net's levels, no gate
+        return 9 * c * C + 9 * C * C + up + 9 * 2 * c * c + 9 * c * c
     if name == "attention-r2unet":
         return r2(c, C) + up + gate + r2(2 * c, c)
     raise KeyError(name)
