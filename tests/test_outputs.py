@@ -254,7 +254,10 @@ def test_a_full_output_disk_blames_the_output_and_the_batch_goes_on(tiny_model, 
     lines = [line.strip() for line in r.stderr.splitlines() if line.strip().startswith(str(tmp_path / "music"))]
     assert len(lines) == 2, r.stderr  # both songs were tried (failures go to stderr)
     for line, song in zip(lines, "ab"):
-        assert f"{out / song}/vocals.wav: could not be written" in line and "decoded" not in line
+        # the first file past the limit: vocals.wav, or the float32 copy of the vocals in that folder that
+        # --clip rescale (the default for 16-bit outputs) keeps until the peak is known
+        assert f"{out / song}: could not be written" in line or f"{out / song}/vocals.wav: could not be written" in line
+        assert "decoded" not in line
     assert not list(out.rglob("*.wav")) and not parts(out)
 
 

@@ -63,6 +63,24 @@ def test_integer_outputs_of_a_hot_input_are_rescaled_together_with_a_warning(tin
     assert max(np.abs(v).max(), np.abs(a).max()) > 0.99
 
 
+def test_a_hot_input_is_rescaled_without_running_the_network_again(tiny_model, tmp_path, rng, monkeypatch):
+    """The second pass of --clip rescale replays the first pass's vocals (kept as float32 beside the
+    outputs), so the network sees the song once; the stems are the in-memory separation x the gain."""
+    src, x = hot_input(tmp_path, rng)
+    sep = Separator(tiny_model, block_seconds=0.3)  # several blocks: the replay tiles them again
+    want_v, want_a = sep.separate(x, 22050)
+    calls = []
+    real = sep._block_masks
+    monkeypatch.setattr(sep, "_block_masks", lambda *a: calls.append(1) or real(*a))
+    sep.separate_file(src, tmp_path / "out", options=OutputOptions(depth="int16"))
+    v, a = read(tmp_path / "out", "vocals", "accompaniment")
+    gain = 1 / max(np.abs(want_v).max(), np.abs(want_a).max())
+    assert gain < 0.9 and len(calls) == 4  # one pass over the 4 blocks of 1 s
+    assert np.abs(v - gain * want_v).max() < 1.5 / 32768 and np.abs(a - gain * want_a).max() < 1.5 / 32768
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(["vocals.wav", "accompaniment.wav",
+                                                                           outputs.MANIFEST])
+
+
 def test_clamp_says_how_many_samples_it_cut(tiny_model, tmp_path, rng):
     src, _ = hot_input(tmp_path, rng)
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--int24", "--clip", "clamp")

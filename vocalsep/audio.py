@@ -321,16 +321,7 @@ class AtomicWriter:
         return self.tmp
 
     def _write_error(self, e: Exception) -> VocalsepError:
-        """The output's error, not the input's: the output's disk is full, or what the library said."""
-        try:
-            st = os.statvfs(self.tmp.parent)
-            if st.f_bavail * st.f_frsize < 1 << 20:
-                return VocalsepError(f"{self.path}: could not be written: its disk is full")
-        except OSError:
-            pass
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return VocalsepError(f"{self.path}: could not be written ({why.rstrip('.')}); is its disk full, or a quota "
-                             "or file size limit reached?")
+        return write_error(self.path, e)
 
     def commit(self) -> None:
         self._f.close()
@@ -340,6 +331,20 @@ class AtomicWriter:
         if not self._f.closed:
             self._f.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def write_error(path: Path, e: Exception) -> VocalsepError:
+    """The error of a write to ``path`` that failed with ``e``: the output's, not the input's (its disk is
+    full, or what the library said)."""
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return VocalsepError(f"{path}: could not be written: its disk is full")
+    except OSError:
+        pass
+    why = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return VocalsepError(f"{path}: could not be written ({why.rstrip('.')}); is its disk full, or a quota "
+                         "or file size limit reached?")
 
 
 def write(path: str | Path, x: np.ndarray, sample_rate: int, fmt: str = "wav", subtype: str | None = None) -> None:

@@ -26,6 +26,7 @@ time it saves is measured in docs/choices.md ("Speed").
 
 from __future__ import annotations
 
+import contextlib
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import __version__, audio, outputs
+from . import __version__, atomic, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
@@ -237,47 +238,63 @@ class Separator:
         files = [names[s] for s in opts.stems]
         outputs.check(out_dir, files, overwrite, about)  # before any decoding
         sr, channels, blocks = self._open_blocks(path, opts)
+        encoding = opts.encoding(path)  # the tags and cover, read once
         with outputs.claim(out_dir, files, overwrite, about) as claim:
-            w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, clip != "none",
-                                  1.0, progress)
-            gain = 1.0
+            # rescale needs the peak before it can write: the first pass keeps the vocals as float32 (a
+            # hidden file beside the outputs), so that a hot song is written again without the network
+            w: dict[str, audio.AtomicWriter] = {}
+            record = None
             try:
+                if clip == "rescale":
+                    try:
+                        record = atomic.temporary_beside(out_dir / "vocals.f32")
+                    except OSError as e:
+                        raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
+                w = self._write_stems(path, self._stream_file(blocks, sr, path), sr, channels, out_dir, names,
+                                      opts, subtype, clip != "none", encoding, progress, record)
+                gain = 1.0
                 peak = max(x.peak for x in w.values())
-                if clip == "rescale" and peak > 1:  # again, both stems scaled by one gain (the same audio)
+                if clip == "rescale" and peak > 1:  # both stems scaled by one gain
                     for x in w.values():
                         x.discard()
                     gain = 1 / peak
-                    sr, channels, blocks = self._open_blocks(path, opts)
-                    w = self._write_stems(path, blocks, sr, channels, out_dir, names, opts, subtype, True, gain)
+                    w = self._write_stems(path, self._replay(path, opts, record), sr, channels, out_dir, names,
+                                          opts, subtype, True, encoding, gain=gain)
                 warn_clipping(path, w, clip, peak, gain, opts.fmt, subtype)
                 claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
             except BaseException:
                 for x in w.values():
                     x.discard()
                 raise
+            finally:
+                if record is not None:
+                    record.unlink(missing_ok=True)
         return {s: out_dir / names[s] for s in opts.stems}
 
-    def _write_stems(self, path: Path, blocks: Iterator[np.ndarray], sr: int, channels: int, out_dir: Path,
-                     names: dict[str, str], opts: OutputOptions, subtype: str | None, clamp: bool, gain: float,
-                     progress: Callable[[float], None] | None = None) -> dict[str, audio.AtomicWriter]:
-        """Separate ``blocks`` into complete, closed temporary files of ``opts.stems`` (x ``gain``) beside
-        their names; on any error they are removed."""
+    def _write_stems(self, path: Path, pieces: Iterator[tuple[np.ndarray, np.ndarray]], sr: int, channels: int,
+                     out_dir: Path, names: dict[str, str], opts: OutputOptions, subtype: str | None, clamp: bool,
+                     encoding, progress: Callable[[float], None] | None = None, record: Path | None = None,
+                     gain: float = 1.0) -> dict[str, audio.AtomicWriter]:
+        """Write the (mixture, vocals) ``pieces`` into complete, closed temporary files of ``opts.stems``
+        (x ``gain``) beside their names, and the vocals as raw float32 into ``record`` if given; on any
+        error they are removed."""
         writers: dict[str, audio.AtomicWriter] = {}
         try:
             try:
                 for s in opts.stems:
                     writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
-                                                    opts.encoding(path))
+                                                    encoding)
+                rec = open(record, "wb") if record is not None else None
             except OSError as e:
                 raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
             # one I/O thread decodes the next block and encodes the last piece while this one computes
             # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
-            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
+            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io, rec or contextlib.nullcontext():
                 written = None
-                for mix, voc in self._stream(_read_ahead(_finite(blocks, path), io), sr):
+                for mix, voc in pieces(io):
                     if written is not None:
                         written.result()  # at most one piece waits to be written
-                    written = io.submit(_write_piece, writers, mix, voc, gain)
+                    written = io.submit(_write_piece, writers, mix, voc, gain, rec)
                     if progress is not None:
                         progress(len(mix) / sr)
                 if written is not None:
@@ -300,6 +317,28 @@ class Separator:
             with open(self.model_path, "rb") as f:
                 self._sha256 = hashlib.file_digest(f, "sha256").hexdigest()
         return self._sha256
+
+    def _stream_file(self, blocks: Iterator[np.ndarray], sr: int, path: Path):
+        """The (mixture, vocals) pieces of a file's overlapping ``blocks``, as a function of the I/O pool
+        that decodes the next block meanwhile (what :meth:`_write_stems` takes)."""
+        return lambda io: self._stream(_read_ahead(_finite(blocks, path), io), sr)
+
+    def _replay(self, path: Path, opts: OutputOptions, record: Path):
+        """:meth:`_stream_file`'s pieces again without the network: the file's part decoded again in blocks
+        that tile it, with the vocals the first pass wrote to ``record`` (raw float32, samples x channels)."""
+        def pieces(io: ThreadPoolExecutor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            _, _, blocks = open_part(path, opts, lambda rate: (self._block_sizes(rate)[0], 0))
+            differs = VocalsepError(f"{path}: decoded to a different length the second time; use --clip clamp "
+                                    "or --float32")
+            with open(record, "rb") as f:
+                for x in _read_ahead(blocks, io):
+                    voc = np.fromfile(f, np.float32, x.size)
+                    if voc.size != x.size:
+                        raise differs
+                    yield x, voc.reshape(x.shape)
+                if f.read(1):
+                    raise differs
+        return pieces
 
     def _open_blocks(self, path: Path, opts: OutputOptions) -> tuple[int, int, Iterator[np.ndarray]]:
         """Sample rate, channels and an iterator of overlapping blocks of a file's part (``inputs.open_part``)."""
@@ -325,7 +364,12 @@ def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterat
         pending.cancel() or pending.exception()  # never leave `items` running in the pool
 
 
-def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 1.0) -> None:
+def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 1.0, record=None) -> None:
+    if record is not None:  # the vocals as float32, for --clip rescale (its folder named: the user's)
+        try:
+            np.ascontiguousarray(voc, dtype=np.float32).tofile(record)
+        except OSError as e:
+            raise audio.write_error(Path(record.name).parent, e) from None
     if gain != 1.0:
         mix, voc = mix * np.float32(gain), voc * np.float32(gain)
     if "vocals" in writers:
