@@ -271,13 +271,13 @@ class Separator:
                     record.unlink(missing_ok=True)
         return {s: out_dir / names[s] for s in opts.stems}
 
-    def _write_stems(self, path: Path, pieces: Iterator[tuple[np.ndarray, np.ndarray]], sr: int, channels: int,
-                     out_dir: Path, names: dict[str, str], opts: OutputOptions, subtype: str | None, clamp: bool,
-                     encoding, progress: Callable[[float], None] | None = None, record: Path | None = None,
-                     gain: float = 1.0) -> dict[str, audio.AtomicWriter]:
-        """Write the (mixture, vocals) ``pieces`` into complete, closed temporary files of ``opts.stems``
-        (x ``gain``) beside their names, and the vocals as raw float32 into ``record`` if given; on any
-        error they are removed."""
+    def _write_stems(self, path: Path, pieces: Callable[[ThreadPoolExecutor], Iterator[tuple[np.ndarray, np.ndarray]]],
+                     sr: int, channels: int, out_dir: Path, names: dict[str, str], opts: OutputOptions,
+                     subtype: str | None, clamp: bool, encoding, progress: Callable[[float], None] | None = None,
+                     record: Path | None = None, gain: float = 1.0) -> dict[str, audio.AtomicWriter]:
+        """Write the (mixture, vocals) pieces of ``pieces(io)`` (``io``: the I/O thread, which may read ahead)
+        into complete, closed temporary files of ``opts.stems`` (x ``gain``) beside their names, and the
+        vocals as raw float32 into ``record`` if given; on any error they are removed."""
         writers: dict[str, audio.AtomicWriter] = {}
         try:
             try:
@@ -288,8 +288,9 @@ class Separator:
             except OSError as e:
                 raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
             # one I/O thread decodes the next block and encodes the last piece while this one computes
-            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error
-            with ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io, rec or contextlib.nullcontext():
+            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error, and then
+            # closes the record
+            with rec or contextlib.nullcontext(), ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
                 written = None
                 for mix, voc in pieces(io):
                     if written is not None:
