@@ -86,6 +86,6 @@ def make(name: str, model) -> Separator:
     if name == "wiener":
         return Variant(model, wiener=True)
     if name.startswith("ensemble-"):  # model: RUNS/NAME/FOLD/model.vsep
-        runs, fold = Path(model).parents[1], Path(model).parent.name
+        runs, fold = Path(model).parents[2], Path(model).parent.name
         return Ensemble(model, [runs / run / fold / "model.vsep" for run in name.split("-", 1)[1].split("+")])
     raise SystemExit(f"unknown variant {name!r}")
