@@ -81,6 +81,26 @@ def test_a_hot_input_is_rescaled_without_running_the_network_again(tiny_model, t
                                                                            outputs.MANIFEST])
 
 
+def test_a_song_that_decodes_differently_the_second_time_is_an_error_not_a_shifted_output(tiny_model, tmp_path,
+                                                                                           rng, monkeypatch):
+    """The rescale pass pairs the decoded input with the vocals kept from the first pass: if the decoder
+    gives fewer samples the second time, that is a one-line error and nothing is left behind."""
+    import vocalsep.separate as sep_module
+
+    src, _ = hot_input(tmp_path, rng)
+    real, calls = sep_module.open_part, []
+
+    def open_part(path, opts, sizes):
+        sr, ch, blocks = real(path, opts, sizes)
+        calls.append(1)
+        return sr, ch, (b[:-100] for b in blocks) if len(calls) == 2 else blocks
+
+    monkeypatch.setattr(sep_module, "open_part", open_part)
+    with pytest.raises(VocalsepError, match=r"hot\.wav: decoded to a different length the second time"):
+        Separator(tiny_model).separate_file(src, tmp_path / "out", options=OutputOptions(depth="int16"))
+    assert len(calls) == 2 and not list(tmp_path.glob("out/**/*"))  # no stem, no float copy, no folder
+
+
 def test_clamp_says_how_many_samples_it_cut(tiny_model, tmp_path, rng):
     src, _ = hot_input(tmp_path, rng)
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--int24", "--clip", "clamp")
