@@ -366,7 +366,7 @@ def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterat
 
 
 def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 1.0, record=None) -> None:
-    if record is not None:  # the vocals as float32, for --clip rescale (its folder named: the user's)
+    if record is not None:  # the vocals as float32 for --clip rescale; a failed write names the output folder
         try:
             np.ascontiguousarray(voc, dtype=np.float32).tofile(record)
         except OSError as e:
