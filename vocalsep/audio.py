@@ -305,7 +305,7 @@ class AtomicWriter:
         try:
             self._f.write(x)
         except (RuntimeError, OSError) as e:  # a full disk reads "System error." in libsndfile
-            raise self._write_error(e) from None
+            raise write_error(self.path, e) from None
 
     def finish(self) -> Path:
         """Close the temporary file, complete (with the input's cover, if any), and return its path (the
@@ -317,11 +317,8 @@ class AtomicWriter:
 
                 add_cover(self.tmp, self.fmt, self.encoding.cover, self.path, self.encoding.tags)
         except (RuntimeError, OSError) as e:
-            raise self._write_error(e) from None
+            raise write_error(self.path, e) from None
         return self.tmp
-
-    def _write_error(self, e: Exception) -> VocalsepError:
-        return write_error(self.path, e)
 
     def commit(self) -> None:
         self._f.close()
