@@ -9,7 +9,8 @@ a cost in speed that is measured and stated (docs/choices.md).
 ``slope-S``   the band above the model's: its top half-octave's mean mask m raised to 1 + S x octaves above
               it (vocalsep.separate.HIGH_BAND_SLOPE is the default; slope-0 is 0.1.0's rule);
 ``ensemble-RUN[+RUN...]``  the masks of this model and of the same fold's model of each other run (their
-              mean; a run of scripts/unseen.py, e.g. another seed): an ensemble of 1 + len(RUN) networks.
+              mean; a run of scripts/unseen.py, e.g. another seed): an ensemble of 1 + len(RUN) networks,
+              as ``Separator([model, ...])`` and ``vocalsep separate -m A -m B`` make it.
 ``wiener``    a multichannel Wiener filter (norbert, one EM iteration, as Open-Unmix does): the mask gives
               each channel's vocal and accompaniment magnitudes, norbert's EM then uses the stereo image
               (the spatial covariance of each source) to estimate both from the mixture.
@@ -61,18 +62,6 @@ class Variant(Separator):
                          for c in range(x.shape[1])], axis=1).astype(np.float32)
 
 
-class Ensemble(Separator):
-    def __init__(self, model, others):
-        super().__init__(model)
-        self.others = [Separator(o) for o in others]
-
-    def model_masks(self, x_model: np.ndarray) -> np.ndarray:
-        masks = super().model_masks(x_model)
-        for o in self.others:
-            masks = masks + o.model_masks(x_model)
-        return masks / (1 + len(self.others))
-
-
 def make(name: str, model) -> Separator:
     """The Separator of variant ``name`` (``base``, ``power-0.7``, ``shifts-2``, ``wiener``...)."""
     if name == "base":
@@ -87,5 +76,5 @@ def make(name: str, model) -> Separator:
         return Variant(model, wiener=True)
     if name.startswith("ensemble-"):  # model: RUNS/NAME/FOLD/model.vsep
         runs, fold = Path(model).parents[2], Path(model).parent.name
-        return Ensemble(model, [runs / run / fold / "model.vsep" for run in name.split("-", 1)[1].split("+")])
+        return Separator([model] + [runs / run / fold / "model.vsep" for run in name.split("-", 1)[1].split("+")])
     raise SystemExit(f"unknown variant {name!r}")

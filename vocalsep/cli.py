@@ -104,8 +104,10 @@ def _output(quiet: bool, verbose: bool) -> bool:
               help="Separate from this time in each input (default: its start).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Separate this many seconds (default: to the end).")
-@click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
-              help="A model file written by 'vocalsep train' (default: the model shipped with vocalsep).")
+@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True,
+              help="A model file written by 'vocalsep train' (default: the model shipped with vocalsep).  "
+                   "Repeat it for an ensemble: the mean of the models' masks (N models: N times the "
+                   "network's time).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs instead of skipping their song.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow (needs vocalsep[train]).")
@@ -115,7 +117,7 @@ def _output(quiet: bool, verbose: bool) -> bool:
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | None, clip: str | None,
              stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None,
              mp3_quality: float | None, tags: bool, start: float,
-             duration: float | None, model: Path | None, overwrite: bool, backend: str, threads: int | None,
+             duration: float | None, models: tuple[Path, ...], overwrite: bool, backend: str, threads: int | None,
              quiet: bool, verbose: bool) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
     from .interrupt import sigterm_as_ctrl_c
@@ -129,7 +131,7 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
-    sep = Separator(model, backend=backend, threads=threads)
+    sep = Separator(list(models) or None, backend=backend, threads=threads)
     # one song: its error, if any, is the whole report; a batch ends with a summary of all failures.
     # SIGTERM (kill PID) stops it like Ctrl-C: its temporary files are removed, the exit code is 130
     with sigterm_as_ctrl_c():
@@ -237,8 +239,9 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 @click.option("--estimates", type=click.Path(path_type=Path), default=None,
               help="Score separations written by vocalsep separate or another tool: ESTIMATES/<track>/vocals.wav "
                    "and accompaniment.wav (or instrumental, no_vocals; any audio format).")
-@click.option("-m", "--model", type=click.Path(path_type=Path), default=None,
-              help="Model file for --method model (default: the model shipped with vocalsep).")
+@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True,
+              help="Model file for --method model (default: the model shipped with vocalsep); repeat it for an "
+                   "ensemble (the mean of the models' masks).  --method irm takes the first one's STFT.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime for --method model.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -250,7 +253,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 @_verbosity
 def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
              songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
-             estimates: Path | None, model: Path | None, backend: str, seconds: float | None, jobs: int, out: Path | None,
+             estimates: Path | None, models: tuple[Path, ...], backend: str, seconds: float | None, jobs: int,
+             out: Path | None,
              quiet: bool, verbose: bool) -> None:
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
@@ -280,7 +284,7 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
         dc = load_config(config_path).data
         tracks = ev.split_tracks(tracks, split, dc.validation, dc.validation_fraction)
     tracks = ev.select_tracks(tracks, track_names, prefixes)
-    estimator = ev.make_estimator(method, model, backend, estimates)
+    estimator = ev.make_estimator(method, list(models) or None, backend, estimates)
     run = ev.evaluate_mir1k if protocol == "mir1k" else ev.evaluate_museval
     results = run(tracks, estimator, jobs=jobs, progress=progress, seconds=seconds)
     kind = dataset if dataset != "auto" else detect_kind(data, subset)

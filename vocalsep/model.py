@@ -208,3 +208,28 @@ def default_model_path() -> Path:
     return Path(str(resources.files("vocalsep") / "models" / DEFAULT_MODEL))
 
 
+
+
+def model_paths(model: str | Path | list | tuple | None) -> list[Path]:
+    """The model files that ``model`` names: [the shipped model] for None, [model] for one path, the paths of
+    a list or tuple (an ensemble: at least one)."""
+    if model is None:
+        return [default_model_path()]
+    if isinstance(model, (str, Path)):
+        return [Path(model)]
+    paths = [Path(p) for p in model]
+    if not paths:
+        raise VocalsepError("an ensemble needs at least one model file")
+    return paths
+
+
+def check_same_grid(mf: ModelFile, first: ModelFile) -> None:
+    """VocalsepError unless ``mf``'s masks fall on ``first``'s grid (the same STFT and number of bins), so that
+    an ensemble can average them."""
+    def grid(m: ModelFile) -> str:
+        sp = m.spectral
+        return f"{sp.sample_rate} Hz, n_fft {sp.n_fft}, hop {sp.hop_length}, {m.model.freq_bins} bins"
+
+    if mf.spectral != first.spectral or mf.model.freq_bins != first.model.freq_bins:
+        raise VocalsepError(f"{mf.path}: cannot join an ensemble with {first.path}: its masks fall on another grid "
+                            f"({grid(mf)} against {grid(first)})")

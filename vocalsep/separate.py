@@ -39,7 +39,7 @@ from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
 from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, for_model, full_band_stft_params  # noqa: F401
-from .model import ModelFile, default_model_path
+from .model import ModelFile, check_same_grid, model_paths
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
 from .runners import make_runner
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
@@ -49,7 +49,11 @@ MAX_CHANNELS = 8
 class Separator:
     """Separates vocals from accompaniment with a trained network (any architecture, spectral or waveform).
 
-    model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep).
+    model_path: a ``.vsep`` file written by ``vocalsep train`` (None: the model shipped with vocalsep), or a
+        list of them: an ensemble, whose masks on the model grid are the mean of its members' (each member's
+        network runs on every patch: N members take N times the network's time).  The members must share
+        the STFT (``spectral``) and the number of bins (``model.freq_bins``); their architectures may
+        differ.  The first member's front end does the full-band stage.
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
     block_seconds / overlap_seconds: streaming block length and the context on each side of a block (None:
         the front end's ``context_seconds()``: half a patch for a spectral model, the network's context for a
@@ -83,20 +87,27 @@ class Separator:
             raise VocalsepError(f"batch must be a whole number >= 1, not {batch!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise VocalsepError(f"threads must be a whole number >= 1, not {threads!r}")
-        path = Path(model_path) if model_path is not None else default_model_path()
         if stereo not in ("channels", "mid"):
             raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
-        # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback, which
-        # make_runner gives the weights) reads the weights
-        mf = ModelFile.load(path, weights=backend == "keras")
-        self.model_path = path
-        self.spectral = mf.spectral
-        self.model_config = mf.model
-        self.info = mf.info
-        self.frontend = for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz, high_band_slope)
-        self.runner = make_runner(mf, backend, batch=int(batch), threads=threads)
+        paths = model_paths(model_path)
+        #: (path, front end, runner) of each member of the ensemble (one for a single model)
+        self.members: list[tuple[Path, object, object]] = []
+        for path in paths:
+            # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback, which
+            # make_runner gives the weights) reads the weights
+            mf = ModelFile.load(path, weights=backend == "keras")
+            if not self.members:
+                first = mf
+                self.model_path, self.spectral, self.model_config, self.info = path, mf.spectral, mf.model, mf.info
+            check_same_grid(mf, first)
+            self.members.append((path, for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz,
+                                                 high_band_slope),
+                                 make_runner(mf, backend, batch=int(batch), threads=threads)))
+        self.model_paths = [m[0] for m in self.members]
+        self.frontend, self.runner = self.members[0][1], self.members[0][2]
         self.block_seconds = block_seconds
-        self.overlap_seconds = overlap_seconds if overlap_seconds is not None else self.frontend.context_seconds()
+        self.overlap_seconds = (overlap_seconds if overlap_seconds is not None
+                                else max(fe.context_seconds() for _, fe, _ in self.members))
         self.stereo = stereo
         self.pipeline = pipeline
 
@@ -117,7 +128,13 @@ class Separator:
         """
         if self.stereo == "mid" and x_model.shape[1] > 1:
             x_model = _mid(x_model)
-        return self.frontend.masks(x_model, self.runner, self.model_path)
+        if len(self.members) == 1:
+            return self.frontend.masks(x_model, self.runner, self.model_path)
+        total = None
+        for path, fe, runner in self.members:
+            m = fe.masks(x_model, runner, path)
+            total = m if total is None else total + m
+        return total / np.float32(len(self.members))
 
     # -- one block at the input's rate -----------------------------------------------------------------
     def _block_masks(self, x: np.ndarray, sr: int) -> np.ndarray:
@@ -233,7 +250,7 @@ class Separator:
         opts = options or OutputOptions(fmt)
         names = names or opts.file_names()
         subtype, clip = opts.sample_format(audio.subtype(path))
-        about = {"input": str(path), "model": str(self.model_path), "model_sha256": self.model_sha256(),
+        about = {"input": str(path), "model": " + ".join(map(str, self.model_paths)), "model_sha256": self.model_sha256(),
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
         outputs.check(out_dir, files, overwrite, about)  # before any decoding
@@ -311,12 +328,16 @@ class Separator:
             raise
 
     def model_sha256(self) -> str:
-        """SHA-256 of the model file (hex), recorded with each output (computed once)."""
+        """SHA-256 of the model file (hex), recorded with each output (computed once); an ensemble's
+        members' joined by ``+`` in their order."""
         if getattr(self, "_sha256", None) is None:
             import hashlib
 
-            with open(self.model_path, "rb") as f:
-                self._sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            digests = []
+            for p in self.model_paths:
+                with open(p, "rb") as f:
+                    digests.append(hashlib.file_digest(f, "sha256").hexdigest())
+            self._sha256 = "+".join(digests)
         return self._sha256
 
     def _stream_file(self, blocks: Iterator[np.ndarray], sr: int, path: Path):

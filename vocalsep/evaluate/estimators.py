@@ -82,7 +82,10 @@ class SeparatorEstimator:
 
     def __init__(self, separator, model_path: str | Path | None = None):
         self.separator = separator
-        self.model_path = model_path if model_path is not None else getattr(separator, "model_path", None)
+        if model_path is None:  # an ensemble's members, joined by " + "
+            paths = getattr(separator, "model_paths", None)
+            model_path = " + ".join(map(str, paths)) if paths else getattr(separator, "model_path", None)
+        self.model_path = model_path
 
     def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
         v, a = self.separator.separate(track.mixture, track.rate)
@@ -182,21 +185,22 @@ def as_estimator(obj) -> Callable[[TrackAudio], tuple[np.ndarray, np.ndarray]]:
     return obj
 
 
-def make_estimator(method: str = "model", model_path: str | Path | None = None, backend: str = "auto",
+def make_estimator(method: str = "model", model_path: str | Path | list | None = None, backend: str = "auto",
                    estimates: str | Path | None = None):
     """The estimator for a CLI ``--method`` (``model``, ``mixture``, ``irm``) or ``--estimates DIR``.
 
-    ``irm`` takes its STFT from ``model_path`` if given, else from the shipped model if there is one, else
-    from the default :class:`SpectralConfig` (the same values as ``configs/unet.yaml``).
+    ``model_path``: a model file, a list of them (an ensemble, :class:`~vocalsep.separate.Separator`) or None
+    (the shipped model).  ``irm`` takes its STFT from the (first) model if given, else from the shipped model
+    if there is one, else from the default :class:`SpectralConfig` (the same values as ``configs/unet.yaml``).
     """
     if estimates is not None:
         return EstimatesDir(estimates)
     if method == "mixture":
         return MixtureEstimator()
     if method == "irm":
-        from ..model import ModelFile, default_model_path
+        from ..model import ModelFile, model_paths
 
-        path = Path(model_path) if model_path is not None else default_model_path()
+        path = model_paths(model_path)[0]
         if model_path is not None or path.exists():
             return OracleIRM(ModelFile.load(path, weights=False).spectral, source=str(path))
         return OracleIRM(SpectralConfig(), source="defaults")
