@@ -92,3 +92,90 @@ def test_cli_ensemble_records_both_models(tiny_model, second_model, write_audio,
     assert res.exit_code != 0 and f"model {tiny_model} + {second_model}" in res.output
     est = make_estimator("model", [tiny_model, second_model])
     assert est.describe()["model"] == f"{tiny_model} + {second_model}"
+
+
+def test_stereo_channels_and_blocks(tiny_model, second_model, rng):
+    """A mask per channel, and several streamed blocks: the same as the ensemble's masks of the whole song."""
+    x = make_audio(rng, 3.0, 16000, 2)
+    whole = Separator([tiny_model, second_model], stereo="channels", block_seconds=10)
+    blocks = Separator([tiny_model, second_model], stereo="channels", block_seconds=0.7)
+    vw, _ = whole.separate(x, 16000)
+    vb, ab = blocks.separate(x, 16000)
+    assert np.abs(vb + ab - x).max() < 1e-6
+    # channel by channel, each the mean of the members' per-channel masks
+    masks = [Separator(m, stereo="channels", block_seconds=10)._block_masks(x, 16000)
+             for m in (tiny_model, second_model)]
+    assert masks[0].shape[0] == 2
+    np.testing.assert_allclose(vw, whole.frontend.full_band(x, (masks[0] + masks[1]) / 2, 16000), atol=1e-5)
+    # blocks with the default context: within 40 dB of the whole song (as a single model's blocks are)
+    err = np.sum((vb - vw) ** 2) / np.sum(vw ** 2)
+    assert err < 1e-4, err
+
+
+def test_a_file_twice_and_bad_lists(tiny_model, tmp_path):
+    with pytest.raises(VocalsepError, match="given twice"):  # the same file under another name, too
+        Separator([tiny_model, tiny_model.parent / ".." / tiny_model.parent.name / tiny_model.name])
+    with pytest.raises(VocalsepError, match="a model is a file path or a list"):
+        Separator({"a": tiny_model})
+    with pytest.raises(VocalsepError, match="missing.vsep: model file does not exist"):
+        Separator([tiny_model, tmp_path / "missing.vsep"])
+
+
+def test_order_does_not_change_provenance(tiny_model, second_model):
+    a, b = Separator([tiny_model, second_model]), Separator([second_model, tiny_model])
+    assert a.model_sha256() == b.model_sha256() != Separator(tiny_model).model_sha256()
+
+
+@pytest.mark.parametrize("field", ["freq_bins", "sample_rate"])
+def test_other_bins_or_rates_are_refused(tiny_model, tmp_path, field):
+    import dataclasses
+
+    import keras
+
+    from vocalsep.model import ModelFile, build_unet
+
+    spectral, model = tiny_configs()
+    if field == "freq_bins":
+        model = dataclasses.replace(model, freq_bins=32)
+    else:
+        spectral = dataclasses.replace(spectral, sample_rate=16384)
+    keras.utils.set_random_seed(0)
+    other = tmp_path / "other.vsep"
+    ModelFile.from_keras(build_unet(model), spectral, model, info={}).save(other)
+    with pytest.raises(VocalsepError, match="other.vsep: cannot join an ensemble"):
+        Separator([tiny_model, other])
+
+
+def test_cli_evaluate_ensemble(tiny_model, second_model, tmp_path):
+    import json
+
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from vocalsep.cli import main
+
+    pytest.importorskip("mir_eval")
+    rng = np.random.default_rng(5)
+    song = tmp_path / "stems" / "song"
+    song.mkdir(parents=True)
+    t = np.arange(16000) / 8000
+    sf.write(song / "vocals.wav", 0.3 * np.sin(2 * np.pi * 330 * t), 8000, subtype="FLOAT")
+    sf.write(song / "accompaniment.wav", 0.1 * rng.standard_normal(len(t)), 8000, subtype="FLOAT")
+
+    def gnsdr(*models):
+        out = tmp_path / f"r{len(models)}{models[0].stem}.json"
+        args = ["evaluate", "--data", str(tmp_path / "stems"), "--protocol", "mir1k", "--out", str(out), "-q"]
+        for m in models:
+            args += ["-m", str(m)]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        d = json.loads(out.read_text())
+        return d["aggregate"]["vocals"]["GNSDR"], d["method"]
+
+    both, method = gnsdr(tiny_model, second_model)
+    assert [m["model"] for m in method["members"]] == [str(tiny_model), str(second_model)]
+    singles = [gnsdr(m)[0] for m in (tiny_model, second_model)]
+    assert all(abs(both - s) > 1e-3 for s in singles)
+    res = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path / "stems"), "--protocol", "mir1k",
+                                    "--method", "irm", "-m", str(tiny_model), "-m", str(second_model), "-q"])
+    assert res.exit_code != 0 and "takes the STFT of one model" in res.output

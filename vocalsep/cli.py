@@ -104,10 +104,10 @@ def _output(quiet: bool, verbose: bool) -> bool:
               help="Separate from this time in each input (default: its start).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Separate this many seconds (default: to the end).")
-@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True,
+@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True, metavar="FILE",
               help="A model file written by 'vocalsep train' (default: the model shipped with vocalsep).  "
-                   "Repeat it for an ensemble: the mean of the models' masks (N models: N times the "
-                   "network's time).")
+                   "Repeat it for an ensemble: the mean of the models' masks (they must share the STFT and "
+                   "number of bins; N models: N times the network's time).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs instead of skipping their song.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow (needs vocalsep[train]).")
@@ -239,7 +239,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 @click.option("--estimates", type=click.Path(path_type=Path), default=None,
               help="Score separations written by vocalsep separate or another tool: ESTIMATES/<track>/vocals.wav "
                    "and accompaniment.wav (or instrumental, no_vocals; any audio format).")
-@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True,
+@click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True, metavar="FILE",
               help="Model file for --method model (default: the model shipped with vocalsep); repeat it for an "
                    "ensemble (the mean of the models' masks).  --method irm takes the first one's STFT.")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import stat
 import zipfile
 import zlib
@@ -215,11 +216,19 @@ def model_paths(model: str | Path | list | tuple | None) -> list[Path]:
     a list or tuple (an ensemble: at least one)."""
     if model is None:
         return [default_model_path()]
-    if isinstance(model, (str, Path)):
+    if isinstance(model, (str, os.PathLike)):
         return [Path(model)]
+    if not isinstance(model, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in model):
+        raise VocalsepError(f"a model is a file path or a list of them, not {type(model).__name__}")
     paths = [Path(p) for p in model]
     if not paths:
         raise VocalsepError("an ensemble needs at least one model file")
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            raise VocalsepError(f"{p}: given twice in an ensemble (as {seen[key]}); each model counts once")
+        seen[key] = p
     return paths
 
 

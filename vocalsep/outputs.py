@@ -61,8 +61,9 @@ _SAME = ("model_sha256", "options")
 
 
 def _made(p: dict) -> str:
-    sha = p.get("model_sha256")
-    return (f"model {p.get('model')} (sha256 {sha[:12] if isinstance(sha, str) else '?'}), "
+    sha = p.get("model_sha256")  # an ensemble's: its members' joined by +
+    sha = "+".join(s[:12] for s in sha.split("+")) if isinstance(sha, str) else "?"
+    return (f"model {p.get('model')} (sha256 {sha}), "
             f"options {json.dumps(p.get('options'), sort_keys=True)}")
 
 

@@ -152,7 +152,7 @@ def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4, threads: i
             if backend == "litert":
                 raise VocalsepError("the LiteRT runtime (ai-edge-litert) is not installed") from None
     elif backend == "litert":
-        raise VocalsepError("this model file has no LiteRT model; use --backend keras")
+        raise VocalsepError(f"{mf.path or 'model'}: has no LiteRT model; use --backend keras")
     if not mf.weights and mf.path is not None:
         mf = ModelFile.load(mf.path)  # the Keras network needs the weights the file was first read without
     return KerasRunner(mf)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -38,12 +39,22 @@ from . import __version__, atomic, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
-from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, for_model, full_band_stft_params  # noqa: F401
+from .frontend import (FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, FrontEnd, SpectralFrontEnd, for_model,  # noqa: F401
+                       full_band_stft_params)
 from .model import ModelFile, check_same_grid, model_paths
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
-from .runners import make_runner
+from .runners import Runner, make_runner
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
 MAX_CHANNELS = 8
+
+
+@dataclass
+class Member:
+    """One network of a Separator: its model file, its front end and the runner of its network."""
+
+    path: Path
+    frontend: FrontEnd
+    runner: Runner
 
 
 class Separator:
@@ -53,11 +64,11 @@ class Separator:
         list of them: an ensemble, whose masks on the model grid are the mean of its members' (each member's
         network runs on every patch: N members take N times the network's time).  The members must share
         the STFT (``spectral``) and the number of bins (``model.freq_bins``); their architectures may
-        differ.  The first member's front end does the full-band stage.
+        differ; a file given twice is refused.  The first member's front end does the full-band stage.
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
     block_seconds / overlap_seconds: streaming block length and the context on each side of a block (None:
         the front end's ``context_seconds()``: half a patch for a spectral model, the network's context for a
-        waveform one).
+        waveform one; an ensemble's widest member's).
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
         (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
         scripts/measure_full_band.py compares), raised to 1 + ``high_band_slope`` x octaves above the band
@@ -73,7 +84,7 @@ class Separator:
     threads: the network's threads (LiteRT; None: one per CPU).  The audio is the same.
     """
 
-    def __init__(self, model_path: str | Path | None = None, backend: str = "auto", block_seconds: float = 60.0,
+    def __init__(self, model_path: str | Path | list | None = None, backend: str = "auto", block_seconds: float = 60.0,
                  overlap_seconds: float | None = None, high_band_from_hz: float | None = None, batch: int = 4,
                  stereo: str = "mid", patch_overlap: float = 0.25, pipeline: bool = True,
                  high_band_slope: float = HIGH_BAND_SLOPE, threads: int | None = None):
@@ -90,8 +101,8 @@ class Separator:
         if stereo not in ("channels", "mid"):
             raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
         paths = model_paths(model_path)
-        #: (path, front end, runner) of each member of the ensemble (one for a single model)
-        self.members: list[tuple[Path, object, object]] = []
+        #: each member of the ensemble (one for a single model)
+        self.members: list[Member] = []
         for path in paths:
             # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback, which
             # make_runner gives the weights) reads the weights
@@ -100,23 +111,30 @@ class Separator:
                 first = mf
                 self.model_path, self.spectral, self.model_config, self.info = path, mf.spectral, mf.model, mf.info
             check_same_grid(mf, first)
-            self.members.append((path, for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz,
-                                                 high_band_slope),
-                                 make_runner(mf, backend, batch=int(batch), threads=threads)))
-        self.model_paths = [m[0] for m in self.members]
-        self.frontend, self.runner = self.members[0][1], self.members[0][2]
+            self.members.append(Member(path, for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz,
+                                                       high_band_slope),
+                                       make_runner(mf, backend, batch=int(batch), threads=threads)))
+        self.model_paths = [m.path for m in self.members]
         self.block_seconds = block_seconds
         self.overlap_seconds = (overlap_seconds if overlap_seconds is not None
-                                else max(fe.context_seconds() for _, fe, _ in self.members))
+                                else max(m.frontend.context_seconds() for m in self.members))
         self.stereo = stereo
         self.pipeline = pipeline
 
-    # the front end's settings, as attributes of the Separator (scripts read and set them)
+    # the first member's front end (which does the full-band stage) and runner; tests replace the runner
+    frontend = property(lambda self: self.members[0].frontend)
+    runner = property(lambda self: self.members[0].runner, lambda self, r: setattr(self.members[0], "runner", r))
+
+    # the front end's settings, as attributes of the Separator (scripts read and set them; set on every member)
     patch_hop = property(lambda self: self.frontend.patch_hop)
     high_band_from_hz = property(lambda self: self.frontend.high_band_from_hz,
-                                 lambda self, v: setattr(self.frontend, "high_band_from_hz", v))
+                                 lambda self, v: self._set_all("high_band_from_hz", v))
     high_band_slope = property(lambda self: self.frontend.high_band_slope,
-                               lambda self, v: setattr(self.frontend, "high_band_slope", float(v)))
+                               lambda self, v: self._set_all("high_band_slope", float(v)))
+
+    def _set_all(self, name: str, value) -> None:
+        for m in self.members:
+            setattr(m.frontend, name, value)
 
     # -- the model's view: masks at the model's rate ---------------------------------------------------
     def model_masks(self, x_model: np.ndarray) -> np.ndarray:
@@ -128,13 +146,11 @@ class Separator:
         """
         if self.stereo == "mid" and x_model.shape[1] > 1:
             x_model = _mid(x_model)
-        if len(self.members) == 1:
-            return self.frontend.masks(x_model, self.runner, self.model_path)
         total = None
-        for path, fe, runner in self.members:
-            m = fe.masks(x_model, runner, path)
-            total = m if total is None else total + m
-        return total / np.float32(len(self.members))
+        for m in self.members:
+            masks = m.frontend.masks(x_model, m.runner, m.path)
+            total = masks if total is None else total + masks
+        return total if len(self.members) == 1 else total / np.float32(len(self.members))
 
     # -- one block at the input's rate -----------------------------------------------------------------
     def _block_masks(self, x: np.ndarray, sr: int) -> np.ndarray:
@@ -329,7 +345,7 @@ class Separator:
 
     def model_sha256(self) -> str:
         """SHA-256 of the model file (hex), recorded with each output (computed once); an ensemble's
-        members' joined by ``+`` in their order."""
+        members' sorted and joined by ``+`` (their mean does not depend on their order)."""
         if getattr(self, "_sha256", None) is None:
             import hashlib
 
@@ -337,7 +353,7 @@ class Separator:
             for p in self.model_paths:
                 with open(p, "rb") as f:
                     digests.append(hashlib.file_digest(f, "sha256").hexdigest())
-            self._sha256 = "+".join(digests)
+            self._sha256 = "+".join(sorted(digests))
         return self._sha256
 
     def _stream_file(self, blocks: Iterator[np.ndarray], sr: int, path: Path):

@@ -103,6 +103,10 @@ class SeparatorEstimator:
         backend = getattr(getattr(self.separator, "runner", None), "name", None)
         if backend:
             d["backend"] = backend
+        members = getattr(self.separator, "members", [])
+        if len(members) > 1:  # an ensemble: each member's architecture and runtime (the above are the first's)
+            d["members"] = [{"model": str(m.path), "arch": getattr(m.frontend.model, "arch", None),
+                             "backend": m.runner.name} for m in members]
         return d
 
 
@@ -200,7 +204,10 @@ def make_estimator(method: str = "model", model_path: str | Path | list | None =
     if method == "irm":
         from ..model import ModelFile, model_paths
 
-        path = model_paths(model_path)[0]
+        paths = model_paths(model_path)
+        if len(paths) > 1:
+            raise VocalsepError("--method irm takes the STFT of one model; give one --model")
+        path = paths[0]
         if model_path is not None or path.exists():
             return OracleIRM(ModelFile.load(path, weights=False).spectral, source=str(path))
         return OracleIRM(SpectralConfig(), source="defaults")
