@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Separation speed and memory, as a user meets them.  Prints every figure; asserts nothing.
 
-    python scripts/bench_separate.py [--song PATH] [--runs 3] [--long-minutes 20] [--model PATH]
+    python scripts/bench_separate.py [--song PATH] [--runs 3] [--long-minutes 20] [--model PATH ... | --fast]
                                      [--skip-long] [--compare-blocks]
 
 1. ``vocalsep --help`` wall time (fresh process).
@@ -68,12 +68,19 @@ def main() -> None:
     ap.add_argument("--song", type=Path, default=SONG)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--long-minutes", type=float, default=20.0)
-    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--model", type=Path, action="append", default=[],
+                    help="model file (repeatable: an ensemble; default: the shipped ensemble)")
+    ap.add_argument("--fast", action="store_true", help="the first shipped model alone (vocalsep separate --fast)")
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--compare-blocks", action="store_true",
                     help="also time 30 and 60 s blocks with and without the network's thread")
     args = ap.parse_args()
-    model = ["--model", str(args.model)] if args.model else []
+    model = ["--fast"] if args.fast else [a for m in args.model for a in ("--model", str(m))]
+    if args.fast:
+        from vocalsep.model import default_model_path
+
+        args.model = [default_model_path()]
+    models = args.model or None
 
     import soundfile as sf
 
@@ -95,7 +102,7 @@ def main() -> None:
         from vocalsep import Separator, audio
 
         t = time.perf_counter()
-        sep = Separator(args.model)
+        sep = Separator(models)
         print(f"model load ({sep.runner.name})              : {time.perf_counter() - t:.2f} s")
         x, sr = audio.read(args.song)
         sep.separate(x[: sr * 5], sr)  # warm-up
@@ -116,7 +123,7 @@ def main() -> None:
         if args.compare_blocks:
             print("in process, by block length and threads (array -> arrays, file -> files):")
             for block in (30.0, 60.0):
-                other = Separator(args.model, block_seconds=block)
+                other = Separator(models, block_seconds=block)
                 other.separate(x[: sr * 5], sr)
                 for pipeline in (False, True):
                     other.pipeline = pipeline

@@ -9,6 +9,9 @@
 #                                       scoring a snapshot every 1000 steps (how the steps were chosen)
 #   scripts/train_default.sh --all      configs/all.yaml: the same on everything with stems (measured,
 #                                       not shipped: docs/choices.md)
+#   scripts/train_default.sh --seed 1   the default's recipe with seed 1: runs/default-seed1/best.vsep is
+#                                       vocalsep/models/default-seed1.vsep, the shipped ensemble's second
+#                                       model (--ensemble; 50 min on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -18,6 +21,9 @@ case "${1:-}" in
     --all)
         vocalsep train --config configs/all.yaml --out runs/all
         python scripts/eval_default.py --model runs/all/model.vsep --model vocalsep/models/default.vsep ;;
+    --seed)
+        vocalsep train --config configs/archs/attention-unet.yaml --seed "$2" --out "runs/default-seed$2"
+        python scripts/eval_default.py --model "runs/default-seed$2/best.vsep" ;;
     *)
         vocalsep train --config configs/archs/attention-unet.yaml --out runs/default
         python scripts/eval_default.py --model runs/default/best.vsep ;;

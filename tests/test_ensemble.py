@@ -179,3 +179,32 @@ def test_cli_evaluate_ensemble(tiny_model, second_model, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path / "stems"), "--protocol", "mir1k",
                                     "--method", "irm", "-m", str(tiny_model), "-m", str(second_model), "-q"])
     assert res.exit_code != 0 and "takes the STFT of one model" in res.output
+
+
+def test_cli_shipped_ensemble(tiny_model, write_audio, tmp_path):
+    """With no model named, the two shipped models separate as an ensemble; --fast takes the first alone."""
+    import json
+
+    from click.testing import CliRunner
+
+    from vocalsep.cli import main
+    from vocalsep.model import ModelFile, default_model_path, shipped_model_paths
+
+    paths = shipped_model_paths()
+    assert paths[0] == default_model_path() and len(paths) == 2
+    a, b = (ModelFile.load(p, weights=False) for p in paths)
+    assert a.tflite != b.tflite and a.model.arch == b.model.arch  # two trainings of one recipe
+    song = write_audio(tmp_path / "song.wav", seconds=1.0, sr=44100, channels=2)
+
+    def made_by(*options):
+        out = tmp_path / f"out{len(options)}"
+        res = CliRunner().invoke(main, ["separate", str(song), "-o", str(out), "-q", *options])
+        assert res.exit_code == 0, res.output
+        manifest = json.loads((out / "song" / ".vocalsep-outputs.json").read_text())
+        return manifest["outputs"]["vocals.wav"]["model"]
+
+    assert made_by() == f"{paths[0]} + {paths[1]}"
+    assert made_by("--fast") == str(paths[0])
+    res = CliRunner().invoke(main, ["separate", str(song), "-o", str(tmp_path / "o2"), "--fast",
+                                    "-m", str(tiny_model)])
+    assert res.exit_code == 2 and "--fast takes the first shipped model alone" in res.output

@@ -39,6 +39,9 @@ FORMAT_VERSION = 2
 #: the formats :meth:`ModelFile.load` reads
 READABLE_FORMATS = (1, 2)
 DEFAULT_MODEL = "default.vsep"
+#: what separates when no model is named: an ensemble of the default model and the same recipe trained with
+#: seed 1 (scripts/train_default.sh --seed 1); ``vocalsep separate --fast`` takes DEFAULT_MODEL alone
+SHIPPED_MODELS = (DEFAULT_MODEL, "default-seed1.vsep")
 #: bytes of a model file's config.json read at most
 CONFIG_LIMIT = 1 << 20
 
@@ -205,17 +208,22 @@ def nonfinite(weights) -> int:
 
 
 def default_model_path() -> Path:
-    """The model shipped inside the package."""
+    """The first model shipped inside the package (alone: ``vocalsep separate --fast``)."""
     return Path(str(resources.files("vocalsep") / "models" / DEFAULT_MODEL))
+
+
+def shipped_model_paths() -> list[Path]:
+    """The models shipped inside the package, which separate as an ensemble when no model is named."""
+    return [Path(str(resources.files("vocalsep") / "models" / name)) for name in SHIPPED_MODELS]
 
 
 
 
 def model_paths(model: str | Path | list | tuple | None) -> list[Path]:
-    """The model files that ``model`` names: [the shipped model] for None, [model] for one path, the paths of
-    a list or tuple (an ensemble: at least one)."""
+    """The model files that ``model`` names: the shipped models (an ensemble) for None, [model] for one path,
+    the paths of a list or tuple (an ensemble: at least one)."""
     if model is None:
-        return [default_model_path()]
+        return shipped_model_paths()
     if isinstance(model, (str, os.PathLike)):
         return [Path(model)]
     if not isinstance(model, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in model):

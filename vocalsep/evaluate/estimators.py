@@ -194,7 +194,7 @@ def make_estimator(method: str = "model", model_path: str | Path | list | None =
     """The estimator for a CLI ``--method`` (``model``, ``mixture``, ``irm``) or ``--estimates DIR``.
 
     ``model_path``: a model file, a list of them (an ensemble, :class:`~vocalsep.separate.Separator`) or None
-    (the shipped model).  ``irm`` takes its STFT from the (first) model if given, else from the shipped model
+    (the shipped ensemble).  ``irm`` takes its STFT from the model if given, else from the first shipped model
     if there is one, else from the default :class:`SpectralConfig` (the same values as ``configs/unet.yaml``).
     """
     if estimates is not None:
@@ -202,9 +202,9 @@ def make_estimator(method: str = "model", model_path: str | Path | list | None =
     if method == "mixture":
         return MixtureEstimator()
     if method == "irm":
-        from ..model import ModelFile, model_paths
+        from ..model import ModelFile, default_model_path, model_paths
 
-        paths = model_paths(model_path)
+        paths = model_paths(model_path) if model_path is not None else [default_model_path()]
         if len(paths) > 1:
             raise VocalsepError("--method irm takes the STFT of one model; give one --model")
         path = paths[0]
