@@ -89,8 +89,9 @@ def test_every_shipped_config_names_its_architecture():
         cfg = load_config(p)
         if p.parent.name == "archs":  # one config per variant, named after it
             assert cfg.model.arch == p.stem and type(cfg.model) is get_arch(p.stem).config, p
-        else:
-            assert type(cfg.model) is ModelConfig and cfg.model.arch == "unet", p
+        else:  # the U-Net's recipes, and experiments on another architecture's (configs/unseen/attention-*)
+            assert type(cfg.model) is get_arch(cfg.model.arch).config, p
+            assert cfg.model.arch == "unet" or p.stem.startswith(cfg.model.arch.split("-")[0]), p
         d = cfg.to_dict()["model"]
         assert list(d)[0] == "arch" and d["arch"] == cfg.model.arch and isinstance(d["channels"], list)
     # every registered architecture but the toy ones of these tests has its config
