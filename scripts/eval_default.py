@@ -50,7 +50,7 @@ class SoftenedSeparator(Separator):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", default=[],
-                    help="a model file to score (repeatable); default: the shipped model")
+                    help="a model file to score (repeatable); default: the shipped models, as the ensemble they ship as")
     ap.add_argument("--snapshots", type=Path, default=None, help="score a run folder's step-*.vsep and best.vsep")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "holdout.yaml",
                     help="whose data.validation names the held-out songs (default: the validation run's)")

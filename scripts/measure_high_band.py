@@ -86,7 +86,7 @@ def _db(num: float, den: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    ap.add_argument("--model", type=Path, default=None, help="default: the shipped models (their ensemble)")
     ap.add_argument("--no-previews", action="store_true", help="only the songs no model here trained on")
     ap.add_argument("--per-track", action="store_true")
     args = ap.parse_args()

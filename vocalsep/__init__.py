@@ -1,7 +1,7 @@
-"""vocalsep: singing-voice separation with the spectrogram U-Net of Jansson et al. (ISMIR 2017).
+"""vocalsep: singing-voice separation with the spectrogram U-Nets of Jansson et al. (ISMIR 2017) and their family.
 
     from vocalsep import Separator
-    sep = Separator()                      # the default model shipped with the package
+    sep = Separator()                      # the two models shipped with the package, as an ensemble
     vocals, accompaniment = sep.separate(audio, sample_rate)   # audio: (samples, channels) float32
     sep.separate_file("song.mp3", "separated/song")
 
