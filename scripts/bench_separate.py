@@ -75,6 +75,8 @@ def main() -> None:
     ap.add_argument("--compare-blocks", action="store_true",
                     help="also time 30 and 60 s blocks with and without the network's thread")
     args = ap.parse_args()
+    if args.fast and args.model:
+        ap.error("--fast is the first shipped model alone; with --model, name the models you want")
     model = ["--fast"] if args.fast else [a for m in args.model for a in ("--model", str(m))]
     if args.fast:
         from vocalsep.model import default_model_path

@@ -10,7 +10,7 @@
 - museval on the MUSDB18 previews that ``--config`` holds out, if it holds any out (configs/holdout.yaml
   holds out 14).
 
-The shipped model (configs/default.yaml) has trained on the previews; a model trained on everything
+The shipped models (configs/default.yaml, two seeds) have trained on the previews; a model trained on everything
 (configs/all.yaml) has seen all of these songs but the MUSDB18-HQ track.  Such figures are training-set
 figures.
 

@@ -4,7 +4,7 @@
     python scripts/fuzz_inputs.py [--model PATH] [--cases 100] [--seed 0] [--mem-gb 4] [--timeout 20]
                                   [--audio-only]
 
-Model files: the model (default: the shipped one) is taken apart and rebuilt with one mutation per case
+Model files: the model (default: vocalsep/models/default.vsep, the first shipped one) is taken apart and rebuilt with one mutation per case
 (a config.json setting replaced by NaN, a negative, a huge number, a string, null or a list; bytes flipped
 in an uncompressed member; a member truncated, emptied or dropped; the archive itself truncated), then
 loaded and used to separate one second of noise.  Audio: a short wav, flac, mp3 and m4a (AAC, decoded by

@@ -11,7 +11,7 @@ The network sees 0-8 kHz; above it separation fills the mask in with a rule (voc
 and the whole signal's vocals / accompaniment SDR (global energy ratio, dB), all on the full-resolution STFT
 that separation masks.  Songs: the two SiSEC 2011 songs and the MUSDB18-HQ track (no model here trained on
 them) and the 14 MUSDB18 previews that configs/holdout.yaml holds out (held out by the unseen-voice folds of
-scripts/unseen.py, not by the shipped model, which trained on them).
+scripts/unseen.py, not by the shipped models, which trained on them).
 
     python scripts/measure_high_band.py --model runs/unseen/baseline-s3000/no-abjones/model.vsep [--no-previews]
 """

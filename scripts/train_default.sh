@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the model shipped in vocalsep/models/default.vsep from ../shared/data (run from the repo root).
+# Rebuild the models shipped in vocalsep/models/ (default.vsep; default-seed1.vsep with --seed 1) from
+# ../shared/data (run from the repo root).
 #
 #   scripts/train_default.sh            configs/archs/attention-unet.yaml: configs/default.yaml's recipe
 #                                       (9000 steps from scratch on MIR-1K train and the MUSDB18 previews,
@@ -11,7 +12,7 @@
 #                                       not shipped: docs/choices.md)
 #   scripts/train_default.sh --seed 1   the default's recipe with seed 1: runs/default-seed1/best.vsep is
 #                                       vocalsep/models/default-seed1.vsep, the shipped ensemble's second
-#                                       model (--ensemble; 50 min on 2 idle cores)
+#                                       model (no -m: the two separate as an ensemble; 50 min on 2 idle cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -22,7 +23,7 @@ case "${1:-}" in
         vocalsep train --config configs/all.yaml --out runs/all
         python scripts/eval_default.py --model runs/all/model.vsep --model vocalsep/models/default.vsep ;;
     --seed)
-        vocalsep train --config configs/archs/attention-unet.yaml --seed "$2" --out "runs/default-seed$2"
+        vocalsep train --config configs/archs/attention-unet.yaml --seed "${2:?--seed needs a number}" --out "runs/default-seed$2"
         python scripts/eval_default.py --model "runs/default-seed$2/best.vsep" ;;
     *)
         vocalsep train --config configs/archs/attention-unet.yaml --out runs/default

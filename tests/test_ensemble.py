@@ -208,3 +208,14 @@ def test_cli_shipped_ensemble(tiny_model, write_audio, tmp_path):
     res = CliRunner().invoke(main, ["separate", str(song), "-o", str(tmp_path / "o2"), "--fast",
                                     "-m", str(tiny_model)])
     assert res.exit_code == 2 and "--fast takes the first shipped model alone" in res.output
+
+
+def test_evaluate_refuses_models_it_would_ignore(tiny_model, tmp_path):
+    from click.testing import CliRunner
+
+    from vocalsep.cli import main
+
+    (tmp_path / "est").mkdir()
+    for extra in (["--estimates", str(tmp_path / "est"), "--fast"], ["--method", "mixture", "-m", str(tiny_model)]):
+        res = CliRunner().invoke(main, ["evaluate", "--data", str(tmp_path), *extra])
+        assert res.exit_code == 2 and "they mean nothing with --estimates or --method mixture" in res.output

@@ -128,8 +128,8 @@ def test_fast_path_matches_the_straightforward_one_on_a_real_song():
 
 @pytest.mark.skipif(not SONG.exists(), reason="shared data not present")
 def test_default_model_separates_real_music():
-    """On a real song the default model puts the voice in one output: the two outputs differ clearly and
-    the vocals are neither silent nor the whole mix."""
+    """On a real song the shipped models (their ensemble) put the voice in one output: the two outputs differ
+    clearly and the vocals are neither silent nor the whole mix."""
     x, sr = audio.read_excerpt(SONG, 60 * 44100, 8 * 44100)
     v, a = Separator().separate(x, sr)
     share = np.sum(v ** 2) / np.sum(x ** 2)

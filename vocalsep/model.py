@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import stat
 import zipfile
 import zlib
@@ -215,38 +214,3 @@ def default_model_path() -> Path:
 def shipped_model_paths() -> list[Path]:
     """The models shipped inside the package, which separate as an ensemble when no model is named."""
     return [Path(str(resources.files("vocalsep") / "models" / name)) for name in SHIPPED_MODELS]
-
-
-
-
-def model_paths(model: str | Path | list | tuple | None) -> list[Path]:
-    """The model files that ``model`` names: the shipped models (an ensemble) for None, [model] for one path,
-    the paths of a list or tuple (an ensemble: at least one)."""
-    if model is None:
-        return shipped_model_paths()
-    if isinstance(model, (str, os.PathLike)):
-        return [Path(model)]
-    if not isinstance(model, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in model):
-        raise VocalsepError(f"a model is a file path or a list of them, not {type(model).__name__}")
-    paths = [Path(p) for p in model]
-    if not paths:
-        raise VocalsepError("an ensemble needs at least one model file")
-    seen: dict[Path, Path] = {}
-    for p in paths:
-        key = p.resolve()
-        if key in seen:
-            raise VocalsepError(f"{p}: given twice in an ensemble (as {seen[key]}); each model counts once")
-        seen[key] = p
-    return paths
-
-
-def check_same_grid(mf: ModelFile, first: ModelFile) -> None:
-    """VocalsepError unless ``mf``'s masks fall on ``first``'s grid (the same STFT and number of bins), so that
-    an ensemble can average them."""
-    def grid(m: ModelFile) -> str:
-        sp = m.spectral
-        return f"{sp.sample_rate} Hz, n_fft {sp.n_fft}, hop {sp.hop_length}, {m.model.freq_bins} bins"
-
-    if mf.spectral != first.spectral or mf.model.freq_bins != first.model.freq_bins:
-        raise VocalsepError(f"{mf.path}: cannot join an ensemble with {first.path}: its masks fall on another grid "
-                            f"({grid(mf)} against {grid(first)})")

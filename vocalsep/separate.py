@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -39,29 +38,19 @@ from . import __version__, atomic, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
-from .frontend import (FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, FrontEnd, SpectralFrontEnd, for_model,  # noqa: F401
-                       full_band_stft_params)
-from .model import ModelFile, check_same_grid, model_paths
+from .ensemble import Member, load_members, mean_masks  # noqa: F401  (Member re-exported)
+from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, full_band_stft_params  # noqa: F401
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
-from .runners import Runner, make_runner
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
 MAX_CHANNELS = 8
-
-
-@dataclass
-class Member:
-    """One network of a Separator: its model file, its front end and the runner of its network."""
-
-    path: Path
-    frontend: FrontEnd
-    runner: Runner
 
 
 class Separator:
     """Separates vocals from accompaniment with a trained network (any architecture, spectral or waveform).
 
-    model_path: a ``.vsep`` file written by ``vocalsep train``, or a list of them: an ensemble, whose masks on the model grid are the mean of its members' (each member's
-        network runs on every patch: N members take N times the network's time).  The members must share
+    model_path: a ``.vsep`` file written by ``vocalsep train``, or a list of them: an ensemble
+        (:mod:`vocalsep.ensemble`), whose masks on the model grid are the mean of its members' (each
+        member's network runs on every patch: N members take N times the network's time).  The members must share
         the STFT (``spectral``) and the number of bins (``model.freq_bins``); their architectures may
         differ; a file given twice is refused.  The first member's front end does the full-band stage.
         None: the models shipped with vocalsep, an ensemble of two (``vocalsep.model.shipped_model_paths()``;
@@ -101,20 +90,11 @@ class Separator:
             raise VocalsepError(f"threads must be a whole number >= 1, not {threads!r}")
         if stereo not in ("channels", "mid"):
             raise VocalsepError(f"stereo must be 'channels' or 'mid', not {stereo!r}")
-        paths = model_paths(model_path)
         #: each member of the ensemble (one for a single model)
-        self.members: list[Member] = []
-        for path in paths:
-            # LiteRT needs only the file's LiteRT model; the Keras backend (also auto's fallback, which
-            # make_runner gives the weights) reads the weights
-            mf = ModelFile.load(path, weights=backend == "keras")
-            if not self.members:
-                first = mf
-                self.model_path, self.spectral, self.model_config, self.info = path, mf.spectral, mf.model, mf.info
-            check_same_grid(mf, first)
-            self.members.append(Member(path, for_model(mf.spectral, mf.model, patch_overlap, high_band_from_hz,
-                                                       high_band_slope),
-                                       make_runner(mf, backend, batch=int(batch), threads=threads)))
+        self.members, first = load_members(model_path, backend, int(batch), threads, patch_overlap,
+                                           high_band_from_hz, high_band_slope)
+        self.model_path, self.spectral, self.model_config, self.info = (self.members[0].path, first.spectral,
+                                                                        first.model, first.info)
         self.model_paths = [m.path for m in self.members]
         self.block_seconds = block_seconds
         self.overlap_seconds = (overlap_seconds if overlap_seconds is not None
@@ -147,11 +127,7 @@ class Separator:
         """
         if self.stereo == "mid" and x_model.shape[1] > 1:
             x_model = _mid(x_model)
-        total = None
-        for m in self.members:
-            masks = m.frontend.masks(x_model, m.runner, m.path)
-            total = masks if total is None else total + masks
-        return total if len(self.members) == 1 else total / np.float32(len(self.members))
+        return mean_masks(self.members, x_model)
 
     # -- one block at the input's rate -----------------------------------------------------------------
     def _block_masks(self, x: np.ndarray, sr: int) -> np.ndarray:
@@ -267,7 +243,8 @@ class Separator:
         opts = options or OutputOptions(fmt)
         names = names or opts.file_names()
         subtype, clip = opts.sample_format(audio.subtype(path))
-        about = {"input": str(path), "model": " + ".join(map(str, self.model_paths)), "model_sha256": self.model_sha256(),
+        about = {"input": str(path), "model": " + ".join(map(str, self.model_paths)),
+                 "model_sha256": self.model_sha256(),
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
         outputs.check(out_dir, files, overwrite, about)  # before any decoding

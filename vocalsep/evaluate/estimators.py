@@ -202,7 +202,8 @@ def make_estimator(method: str = "model", model_path: str | Path | list | None =
     if method == "mixture":
         return MixtureEstimator()
     if method == "irm":
-        from ..model import ModelFile, default_model_path, model_paths
+        from ..ensemble import model_paths
+        from ..model import ModelFile, default_model_path
 
         paths = model_paths(model_path) if model_path is not None else [default_model_path()]
         if len(paths) > 1:
