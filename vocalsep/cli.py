@@ -135,8 +135,7 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
              stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None,
              mp3_quality: float | None, tags: bool, start: float,
              duration: float | None, models: tuple[Path, ...], fast: bool, overwrite: bool, backend: str,
-             threads: int | None,
-             quiet: bool, verbose: bool) -> None:
+             threads: int | None, quiet: bool, verbose: bool) -> None:
     """Separate INPUTS (audio files or folders of them) into vocals and accompaniment."""
     from .interrupt import sigterm_as_ctrl_c
     from .outspec import STEMS, OutputOptions
@@ -274,9 +273,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
              songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
              estimates: Path | None, models: tuple[Path, ...], fast: bool, backend: str, seconds: float | None,
-             jobs: int,
-             out: Path | None,
-             quiet: bool, verbose: bool) -> None:
+             jobs: int, out: Path | None, quiet: bool, verbose: bool) -> None:
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out

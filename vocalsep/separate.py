@@ -50,9 +50,9 @@ class Separator:
 
     model_path: a ``.vsep`` file written by ``vocalsep train``, or a list of them: an ensemble
         (:mod:`vocalsep.ensemble`), whose masks on the model grid are the mean of its members' (each
-        member's network runs on every patch: N members take N times the network's time).  The members must share
-        the STFT (``spectral``) and the number of bins (``model.freq_bins``); their architectures may
-        differ; a file given twice is refused.  The first member's front end does the full-band stage.
+        member's network runs on every patch: N members take N times the network's time).  The members
+        must share the STFT (``spectral``) and the number of bins (``model.freq_bins``); their
+        architectures may differ; a file given twice is refused.  The first member's front end does the full-band stage.
         None: the models shipped with vocalsep, an ensemble of two (``vocalsep.model.shipped_model_paths()``;
         ``default_model_path()`` is the first alone, ``vocalsep separate --fast``).
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
