@@ -51,14 +51,19 @@ def tiny_configs():
     return SpectralConfig(sample_rate=8192, n_fft=128, hop_length=32), ModelConfig.tiny()
 
 
-def save_tiny_model(path: Path, seed: int) -> Path:
-    """A tiny U-Net, untrained, its weights drawn with ``seed``, saved as a .vsep file with its LiteRT model."""
+def save_tiny_model(path: Path, seed: int, **changes) -> Path:
+    """A tiny U-Net, untrained, its weights drawn with ``seed``, saved as a .vsep file with its LiteRT model.
+    ``changes``: settings of the SpectralConfig or the ModelConfig that differ from :func:`tiny_configs`'."""
+    import dataclasses
+
     import keras
 
     from vocalsep.model import ModelFile, build_unet
 
     keras.utils.set_random_seed(seed)
     spectral, model = tiny_configs()
+    spectral = dataclasses.replace(spectral, **{k: v for k, v in changes.items() if hasattr(spectral, k)})
+    model = dataclasses.replace(model, **{k: v for k, v in changes.items() if not hasattr(spectral, k)})
     ModelFile.from_keras(build_unet(model), spectral, model, info={"test": True}).save(path)
     return path
 

@@ -42,16 +42,7 @@ def test_ensemble_separates_with_the_mean_mask(tiny_model, second_model, rng):
 
 
 def test_members_on_another_grid_are_refused(tiny_model, tmp_path):
-    import keras
-
-    from vocalsep.config import SpectralConfig
-    from vocalsep.model import ModelFile, build_unet
-
-    keras.utils.set_random_seed(0)
-    _, model = tiny_configs()
-    other = tmp_path / "other-hop.vsep"
-    ModelFile.from_keras(build_unet(model), SpectralConfig(sample_rate=8192, n_fft=128, hop_length=64), model,
-                         info={}).save(other)
+    other = save_tiny_model(tmp_path / "other-hop.vsep", seed=0, hop_length=64)
     with pytest.raises(VocalsepError, match="other-hop.vsep: cannot join an ensemble with .*tiny.vsep.*hop 64"):
         Separator([tiny_model, other])
     with pytest.raises(VocalsepError, match="at least one"):
@@ -59,17 +50,8 @@ def test_members_on_another_grid_are_refused(tiny_model, tmp_path):
 
 
 def test_context_is_the_widest_members(tiny_model, tmp_path):
-    import dataclasses
-
-    import keras
-
-    from vocalsep.model import ModelFile, build_unet
-
-    spectral, model = tiny_configs()
-    wide = dataclasses.replace(model, frames=2 * model.frames)  # patches twice as long: twice the context
-    keras.utils.set_random_seed(0)
-    path = tmp_path / "wide.vsep"
-    ModelFile.from_keras(build_unet(wide), spectral, wide, info={}).save(path)
+    # patches twice as long: twice the context
+    path = save_tiny_model(tmp_path / "wide.vsep", seed=0, frames=2 * tiny_configs()[1].frames)
     narrow_s, wide_s = Separator(tiny_model), Separator(path)
     assert wide_s.overlap_seconds > narrow_s.overlap_seconds
     assert Separator([tiny_model, path]).overlap_seconds == wide_s.overlap_seconds
@@ -128,20 +110,7 @@ def test_order_does_not_change_provenance(tiny_model, second_model):
 
 @pytest.mark.parametrize("field", ["freq_bins", "sample_rate"])
 def test_other_bins_or_rates_are_refused(tiny_model, tmp_path, field):
-    import dataclasses
-
-    import keras
-
-    from vocalsep.model import ModelFile, build_unet
-
-    spectral, model = tiny_configs()
-    if field == "freq_bins":
-        model = dataclasses.replace(model, freq_bins=32)
-    else:
-        spectral = dataclasses.replace(spectral, sample_rate=16384)
-    keras.utils.set_random_seed(0)
-    other = tmp_path / "other.vsep"
-    ModelFile.from_keras(build_unet(model), spectral, model, info={}).save(other)
+    other = save_tiny_model(tmp_path / "other.vsep", seed=0, **{field: 32 if field == "freq_bins" else 16384})
     with pytest.raises(VocalsepError, match="other.vsep: cannot join an ensemble"):
         Separator([tiny_model, other])
 

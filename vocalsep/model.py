@@ -208,7 +208,7 @@ def nonfinite(weights) -> int:
 
 def default_model_path() -> Path:
     """The first model shipped inside the package (alone: ``vocalsep separate --fast``)."""
-    return Path(str(resources.files("vocalsep") / "models" / DEFAULT_MODEL))
+    return shipped_model_paths()[0]
 
 
 def shipped_model_paths() -> list[Path]:

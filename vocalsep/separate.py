@@ -93,14 +93,17 @@ class Separator:
         #: each member of the ensemble (one for a single model)
         self.members, first = load_members(model_path, backend, int(batch), threads, patch_overlap,
                                            high_band_from_hz, high_band_slope)
-        self.model_path, self.spectral, self.model_config, self.info = (self.members[0].path, first.spectral,
-                                                                        first.model, first.info)
-        self.model_paths = [m.path for m in self.members]
+        self.spectral, self.model_config, self.info = first.spectral, first.model, first.info
         self.block_seconds = block_seconds
         self.overlap_seconds = (overlap_seconds if overlap_seconds is not None
                                 else max(m.frontend.context_seconds() for m in self.members))
         self.stereo = stereo
         self.pipeline = pipeline
+
+    # the members' files: the first one's, all of them, and all of them as one name (" + " between)
+    model_path = property(lambda self: self.members[0].path)
+    model_paths = property(lambda self: [m.path for m in self.members])
+    model_name = property(lambda self: " + ".join(map(str, self.model_paths)))
 
     # the first member's front end (which does the full-band stage) and runner; tests replace the runner
     frontend = property(lambda self: self.members[0].frontend)
@@ -243,8 +246,7 @@ class Separator:
         opts = options or OutputOptions(fmt)
         names = names or opts.file_names()
         subtype, clip = opts.sample_format(audio.subtype(path))
-        about = {"input": str(path), "model": " + ".join(map(str, self.model_paths)),
-                 "model_sha256": self.model_sha256(),
+        about = {"input": str(path), "model": self.model_name, "model_sha256": self.model_sha256(),
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
         outputs.check(out_dir, files, overwrite, about)  # before any decoding

@@ -82,9 +82,8 @@ class SeparatorEstimator:
 
     def __init__(self, separator, model_path: str | Path | None = None):
         self.separator = separator
-        if model_path is None:  # an ensemble's members, joined by " + "
-            paths = getattr(separator, "model_paths", None)
-            model_path = " + ".join(map(str, paths)) if paths else getattr(separator, "model_path", None)
+        if model_path is None:  # a Separator's members' files, joined by " + "; another object's model_path
+            model_path = getattr(separator, "model_name", None) or getattr(separator, "model_path", None)
         self.model_path = model_path
 
     def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
