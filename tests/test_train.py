@@ -136,6 +136,42 @@ def test_loss_falls_on_one_batch(stems):
     assert last < 0.5 * first
 
 
+def test_weight_decay_shrinks_kernels_only(stems):
+    """One step of AdamW against one of Adam from the same weights on the same batch: every kernel ends
+    lower by lr x weight_decay x its start (decoupled decay), every bias and batch-norm parameter equal."""
+    import keras
+
+    from vocalsep.model import build_unet
+    from vocalsep.train import make_optimizer, make_steps
+
+    cfg = tiny_cfg([stems])
+    cfg.model.dropout = 0.0  # no random layer: both steps see the same function
+    sampler = datamod.PatchSampler(datamod.discover(stems), cfg.spectral, cfg.model, cfg.data)
+    mix, voc, _ = sampler.batch(np.random.default_rng(0), 4)
+    keras.utils.set_random_seed(0)
+    start = build_unet(cfg.model).get_weights()
+    after = {}
+    for wd in (0.0, 5.0):
+        cfg.train.weight_decay = wd
+        model = build_unet(cfg.model)
+        model.set_weights(start)
+        opt = make_optimizer(cfg.train, 0.01)
+        make_steps(model, opt, 4)[0](mix, voc)
+        after[wd] = {v.path: v.numpy() for v in model.trainable_variables}
+    w0 = {v.path: w for v, w in zip(model.trainable_variables, [w for w, v in zip(start, model.weights)
+                                                                 if v.trainable])}
+    kernels = [k for k in after[0.0] if k.endswith("kernel")]
+    others = [k for k in after[0.0] if not k.endswith("kernel")]
+    assert kernels and others and any(k.endswith("gamma") for k in others)
+    for k in kernels:
+        np.testing.assert_allclose(after[5.0][k] - after[0.0][k], -0.01 * 5.0 * w0[k], rtol=1e-3, atol=1e-6)
+    for k in others:
+        np.testing.assert_array_equal(after[5.0][k], after[0.0][k])
+    cfg.train.weight_decay = -1.0
+    with pytest.raises(VocalsepError, match="weight_decay"):
+        make_optimizer(cfg.train, 0.01)
+
+
 def test_resume_continues_where_it_stopped(tmp_path, stems):
     from vocalsep.train import train
 

@@ -186,6 +186,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_decay_steps: int = 0          # 0: constant rate; else cosine decay to lr_min over this many steps
     lr_min: float = 1e-5
+    weight_decay: float = 0.0        # 0: Adam; else AdamW: kernels shrink by weight_decay x rate each step
     steps: int = 20000
     steps_per_epoch: int = 500
     checkpoint_every: int = 500

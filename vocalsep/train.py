@@ -17,7 +17,8 @@ Examples, loss and the validation's separation are the front end's of the model'
 (:func:`vocalsep.frontend.for_model`): for a spectral network the loss is the mean absolute difference
 between ``mask * mixture`` and the vocals' magnitude on patches normalised by the mixture's maximum (the
 U-Net paper's L1 loss); for a waveform one (:mod:`vocalsep.wavefront`) the mean squared error of the vocals'
-waveform (the Wave-U-Net paper's).  Adam, optionally with cosine decay to ``lr_min``.
+waveform (the Wave-U-Net paper's).  Adam (AdamW with ``weight_decay`` > 0), optionally with cosine decay to
+``lr_min``.
 
 Validation, every ``train.steps_per_epoch`` steps: the loss on a fixed set of patches of the held-out songs
 (``val_loss``, which picks ``best.vsep``), and, when ``train.validation_songs_sdr`` > 0, the mean SDR (dB,
@@ -103,6 +104,22 @@ def load_checkpoint(path: Path, model, optimizer) -> dict:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise VocalsepError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0] if str(e) else e!r})") from None
     return meta
+
+
+def make_optimizer(t, lr):
+    """Adam at learning rate ``lr`` (a number or a Keras schedule); with ``t.weight_decay`` > 0, AdamW
+    (Loshchilov and Hutter 2019): after each step every kernel w becomes w - weight_decay x rate x w, the
+    decay decoupled from the gradient.  Biases and batch-norm scales and offsets are not decayed (they do
+    not set the size of the function a layer computes)."""
+    import keras
+
+    if t.weight_decay < 0:
+        raise VocalsepError(f"train: weight_decay must be >= 0, not {t.weight_decay}")
+    if t.weight_decay == 0:
+        return keras.optimizers.Adam(learning_rate=lr)
+    opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=t.weight_decay)
+    opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return opt
 
 
 def make_steps(model, optimizer, batch_size: int, loss_fn=None):
@@ -214,7 +231,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                                                     alpha=t.lr_min / t.learning_rate)
     else:
         lr = t.learning_rate
-    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer = make_optimizer(t, lr)
     optimizer.build(model.trainable_variables)
 
     if t.init and not resume:
