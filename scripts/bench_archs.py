@@ -49,14 +49,14 @@ def step_seconds(cfg, model, steps: int) -> float:
 
     bs = cfg.train.batch_size
     fe = for_model(cfg.spectral, cfg.model)
-    step, _ = make_steps(model, keras.optimizers.Adam(1e-4), bs, fe.loss)
+    step, _ = make_steps(model, keras.optimizers.Adam(1e-4), bs, fe.training_loss(cfg.train.loss))
     rng = np.random.default_rng(0)
     x = rng.random((bs,) + tuple(model.input_shape[1:])).astype(np.float32)
     y = (rng.random((bs,) + tuple(model.output_shape[1:])) * 0.5).astype(np.float32)
-    float(step(x, y))  # tracing
+    float(step(x, y, y))  # tracing
     t = time.perf_counter()
     for _ in range(steps):
-        float(step(x, y))
+        float(step(x, y, y))
     return (time.perf_counter() - t) / steps
 
 

@@ -73,23 +73,23 @@ def bench_steps(cfg, sampler, steps: int) -> None:
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
     opt = keras.optimizers.Adam(cfg.train.learning_rate)
-    step, _ = make_steps(model, opt, bs, sampler.frontend.loss)
-    mix, voc, _ = sampler.batch(np.random.default_rng(0), bs)
+    step, _ = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss))
+    mix, voc, acc = sampler.batch(np.random.default_rng(0), bs)
     t = time.perf_counter()
-    step(mix, voc)
+    step(mix, voc, acc)
     print(f"training: {model.count_params() / 1e6:.2f} M parameters, {cfg.model.arch}, input {model.input_shape[1:]}, "
           f"first step (tracing) {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     for _ in range(steps):
-        float(step(mix, voc))
+        float(step(mix, voc, acc))
     dt = time.perf_counter() - t
     print(f"  steps on a fixed batch:    {steps / dt:6.2f} steps/s = {steps * bs / dt:6.1f} patches/s")
     with datamod.BatchStream(sampler, bs, seed=0, workers=cfg.data.workers) as stream:
         next(stream)
         t = time.perf_counter()
         for _ in range(steps):
-            m, v, _ = next(stream)
-            float(step(m, v))
+            m, v, a = next(stream)
+            float(step(m, v, a))
         dt = time.perf_counter() - t
     print(f"  steps fed by {cfg.data.workers} data worker: {steps / dt:6.2f} steps/s = {steps * bs / dt:6.1f} patches/s")
 

@@ -62,6 +62,7 @@ def test_yaml_exponents_are_numbers(tmp_path):
     ("model", "channels: [4, x]", "model.channels.1 = 'x'"),
     ("train", "steps: yes", "train.steps = True"),        # YAML 1.1's yes is true, which is not 1 step
     ("data", "gain_db: false", "data.gain_db = False"),
+    ("train", "loss: all", "train.loss = 'all'"),
 ])
 def test_wrong_types_are_one_line_errors(tmp_path, section, line, key):
     path = tmp_path / "bad.yaml"

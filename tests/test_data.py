@@ -261,11 +261,14 @@ def test_batches_are_seeded_and_independent_of_workers(tmp_path):
 
 def test_validation_patches_are_fixed(tmp_path):
     songs = data.discover(stems_folder(tmp_path / "s", n=2, seconds=2.0))
-    m1, v1 = data.validation_patches(songs, SPEC, MODEL, 10)
-    m2, v2 = data.validation_patches(songs, SPEC, MODEL, 10)
-    assert m1.shape == v1.shape == (10, MODEL.freq_bins, MODEL.frames, 1)
-    assert np.array_equal(m1, m2) and np.array_equal(v1, v2)
+    m1, v1, a1 = data.validation_patches(songs, SPEC, MODEL, 10)
+    m2, v2, a2 = data.validation_patches(songs, SPEC, MODEL, 10)
+    assert m1.shape == v1.shape == a1.shape == (10, MODEL.freq_bins, MODEL.frames, 1)
+    assert np.array_equal(m1, m2) and np.array_equal(v1, v2) and np.array_equal(a1, a2)
     assert np.allclose(m1.max(axis=(1, 2, 3)), 1.0, atol=1e-5)
+    # the two sources' STFTs add up to the mixture's: both triangle inequalities hold in every bin
+    assert np.all(v1 + a1 >= m1 - 1e-5) and np.all(np.abs(v1 - a1) <= m1 + 1e-5)
+    assert not np.allclose(v1, a1, atol=1e-3)
     assert data.validation_patches([], SPEC, MODEL, 10)[0].shape == (0, MODEL.freq_bins, MODEL.frames, 1)
 
 

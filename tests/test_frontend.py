@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalsep import Separator
+from vocalsep import Separator, VocalsepError
 from vocalsep.config import DataConfig
 from vocalsep.frontend import SpectralFrontEnd
 from vocalsep.model import ModelFile, default_model_path
@@ -72,6 +72,23 @@ def test_the_loss_is_the_mean_absolute_error_per_patch():
     m, x, v = (rng.random((3, 8, 4, 1)).astype(np.float32) for _ in range(3))
     want = [np.mean(np.abs(m[i] * x[i] - v[i])) for i in range(3)]
     np.testing.assert_allclose(np.asarray(l1_loss(m, x, v)), want, rtol=1e-6)
+
+
+def test_the_training_losses_by_name():
+    """train.loss "vocals" is the L1 loss of the vocals; "both" adds that of the accompaniment, whose
+    estimate is (1 - mask) x mixture; a waveform network has no "both"."""
+    from vocalsep.frontend import for_model
+
+    sp, mc = tiny_configs()
+    fe = for_model(sp, mc)
+    rng = np.random.default_rng(1)
+    m, x, v, a = (rng.random((3, 8, 4, 1)).astype(np.float32) for _ in range(4))
+    vocals = [np.mean(np.abs(m[i] * x[i] - v[i])) for i in range(3)]
+    both = [vocals[i] + np.mean(np.abs((1 - m[i]) * x[i] - a[i])) for i in range(3)]
+    np.testing.assert_allclose(np.asarray(fe.training_loss("vocals")(m, x, v, a)), vocals, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fe.training_loss("both")(m, x, v, a)), both, rtol=1e-6)
+    with pytest.raises(VocalsepError, match="train.loss = 'all'"):
+        fe.training_loss("all")
 
 
 def test_blocks_take_their_context_from_the_front_end(tiny_model):

@@ -125,13 +125,13 @@ def test_loss_falls_on_one_batch(stems):
     cfg = tiny_cfg([stems])
     keras.utils.set_random_seed(0)
     sampler = datamod.PatchSampler(datamod.discover(stems), cfg.spectral, cfg.model, cfg.data)
-    mix, voc, _ = sampler.batch(np.random.default_rng(0), 4)
+    mix, voc, acc = sampler.batch(np.random.default_rng(0), 4)
     model = build_unet(cfg.model)
     opt = keras.optimizers.Adam(0.01)
     step, evaluate = make_steps(model, opt, 4)
-    first = float(evaluate(mix, voc)) / 4
-    losses = [float(step(mix, voc)) for _ in range(60)]
-    last = float(evaluate(mix, voc)) / 4
+    first = float(evaluate(mix, voc, acc)) / 4
+    losses = [float(step(mix, voc, acc)) for _ in range(60)]
+    last = float(evaluate(mix, voc, acc)) / 4
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
     assert last < 0.5 * first
 
@@ -147,7 +147,7 @@ def test_weight_decay_shrinks_kernels_only(stems):
     cfg = tiny_cfg([stems])
     cfg.model.dropout = 0.0  # no random layer: both steps see the same function
     sampler = datamod.PatchSampler(datamod.discover(stems), cfg.spectral, cfg.model, cfg.data)
-    mix, voc, _ = sampler.batch(np.random.default_rng(0), 4)
+    mix, voc, acc = sampler.batch(np.random.default_rng(0), 4)
     keras.utils.set_random_seed(0)
     start = build_unet(cfg.model).get_weights()
     after = {}
@@ -156,7 +156,7 @@ def test_weight_decay_shrinks_kernels_only(stems):
         model = build_unet(cfg.model)
         model.set_weights(start)
         opt = make_optimizer(cfg.train, 0.01)
-        make_steps(model, opt, 4)[0](mix, voc)
+        make_steps(model, opt, 4)[0](mix, voc, acc)
         after[wd] = {v.path: v.numpy() for v in model.trainable_variables}
     w0 = {v.path: w for v, w in zip(model.trainable_variables, [w for w, v in zip(start, model.weights)
                                                                  if v.trainable])}

@@ -171,6 +171,9 @@ def test_examples_and_loss():
     est, target = rng.standard_normal((2, 3, n_out, 1)).astype(np.float32)
     want = [np.mean((est[i] - target[i]) ** 2) for i in range(3)]
     np.testing.assert_allclose(np.asarray(fe.loss(est, None, target)), want, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fe.training_loss("vocals")(est, None, target, None)), want, rtol=1e-6)
+    with pytest.raises(VocalsepError, match="expected 'vocals' for a waveform network"):
+        fe.training_loss("both")
 
 
 def middle(fe, scale=1.0):

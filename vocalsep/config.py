@@ -14,7 +14,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import VocalsepError
 
@@ -187,6 +187,7 @@ class TrainConfig:
     lr_decay_steps: int = 0          # 0: constant rate; else cosine decay to lr_min over this many steps
     lr_min: float = 1e-5
     weight_decay: float = 0.0        # 0: Adam; else AdamW: kernels shrink by weight_decay x rate each step
+    loss: Literal["vocals", "both"] = "vocals"  # the vocals' error, or the vocals' plus the accompaniment's
     steps: int = 20000
     steps_per_epoch: int = 500
     checkpoint_every: int = 500

@@ -16,7 +16,8 @@ spectrogram zero-padded to whole patches; each patch divided by its maximum (+1e
 training example is one patch; its vocals and accompaniment are divided by the mixture's maximum.
 
 Loss: the mean absolute difference between ``mask x mixture`` and the vocals' magnitude, per patch (the
-paper's L1 loss).
+paper's L1 loss); with ``train.loss: both``, plus the same for ``(1 - mask) x mixture`` and the
+accompaniment's magnitude.
 
 Masks: the network's masks of overlapping patches are overlap-added with a Hann weight
 (``spectral.patch_weight``), giving (freq_bins, frames) at the model's resolution.  They are interpolated
@@ -95,6 +96,19 @@ class FrontEnd:
         self.high_band_slope = float(high_band_slope)
         #: samples at the model's rate of the vocals and accompaniment that make one training example
         self.example_samples = 0
+
+    def training_loss(self, name: str = "vocals") -> Callable:
+        """The loss ``train.loss`` = ``name`` names, (output, mixture, vocals, accompaniment) -> (batch,), from
+        the front end's vocals loss :meth:`loss` (output, mixture, vocals) -> (batch,): "vocals" is that loss;
+        "both" (spectral networks only) adds the same loss of ``1 - mask`` against the accompaniment.  For a
+        waveform network "both" would be the vocals' loss again (mixture = vocals + accompaniment)."""
+        loss = self.loss
+        if name == "vocals":
+            return lambda out, mix, voc, acc: loss(out, mix, voc)
+        if name == "both" and self.domain == "spectral":
+            return lambda out, mix, voc, acc: loss(out, mix, voc) + loss(1.0 - out, mix, acc)
+        raise VocalsepError(f"train.loss = {name!r}: expected 'vocals'"
+                            + (" or 'both'" if self.domain == "spectral" else f" for a {self.domain} network"))
 
     def example_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(network input, target) shapes of one training example, without the batch axis."""

@@ -197,16 +197,17 @@ class PatchSampler:
 
 
 def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: ModelConfig, count: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A fixed set of at most ``count`` patches of the held-out songs, the same in every run: the mid
     channel, no augmentation, patches end to end through each song, evenly thinned out to ``count``.
 
-    Returns (mixture, vocals): the front end's inputs and targets, (n,) + ``model.io_shapes()`` float32 (spectral:
-    magnitudes, each (n, freq_bins, frames, 1)); n = 0 without songs.
+    Returns (mixture, vocals, accompaniment): the front end's inputs and its two targets, (n,) +
+    ``model.io_shapes()`` float32 (spectral: magnitudes, each (n, freq_bins, frames, 1)); n = 0 without songs.
     """
     shape, target = model.io_shapes()
+    empty = (np.zeros((0,) + shape, np.float32),) + (np.zeros((0,) + target, np.float32),) * 2
     if not songs or count <= 0:
-        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + target, np.float32)
+        return empty
     sampler = PatchSampler(songs, spec, model, DataConfig(gain_db=0, channel_swap=False, remix_probability=0))
     cands = []
     for s in songs:
@@ -215,19 +216,20 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
         for start in range(0, max(1, s.length - n + 1), step):
             cands.append((s, start))
     take = np.unique(np.linspace(0, len(cands) - 1, min(count, len(cands))).round().astype(int))
-    mix, voc = [], []
+    mix, voc, acc = [], [], []
     for i in take:
         s, start = cands[i]
         v = sampler._source(s, s.vocals, start, _MID)
         a = sampler._source(s, s.accompaniment, start, _MID)
         if np.abs(v + a).max() <= 1e-4:
             continue
-        m, vm, _ = sampler.magnitudes(v, a)
+        m, vm, am = sampler.magnitudes(v, a)
         mix.append(m.reshape(shape))
         voc.append(vm.reshape(target))
+        acc.append(am.reshape(target))
     if not mix:
-        return np.zeros((0,) + shape, np.float32), np.zeros((0,) + target, np.float32)
-    return np.stack(mix), np.stack(voc)
+        return empty
+    return np.stack(mix), np.stack(voc), np.stack(acc)
 
 
 def validation_audio(songs: Sequence[Song], count: int, max_seconds: float = 30.0

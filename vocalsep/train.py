@@ -16,7 +16,8 @@ on streamed patches, with checkpoints, resume and validation.
 Examples, loss and the validation's separation are the front end's of the model's domain
 (:func:`vocalsep.frontend.for_model`): for a spectral network the loss is the mean absolute difference
 between ``mask * mixture`` and the vocals' magnitude on patches normalised by the mixture's maximum (the
-U-Net paper's L1 loss); for a waveform one (:mod:`vocalsep.wavefront`) the mean squared error of the vocals'
+U-Net paper's L1 loss; with ``train.loss: both`` plus the same of ``(1 - mask) * mixture`` and the
+accompaniment's); for a waveform one (:mod:`vocalsep.wavefront`) the mean squared error of the vocals'
 waveform (the Wave-U-Net paper's).  Adam (AdamW with ``weight_decay`` > 0), optionally with cosine decay to
 ``lr_min``.
 
@@ -123,30 +124,31 @@ def make_optimizer(t, lr):
 
 
 def make_steps(model, optimizer, batch_size: int, loss_fn=None):
-    """(train_step, eval_step), both tf.functions of (mixture, vocals) batches, the network's input and its
-    target ((batch, freq_bins, frames, 1) magnitudes each for a spectral network): ``train_step`` applies one
-    Adam step and returns the batch's mean of ``loss_fn`` (the front end's ``loss``, (output, mixture, vocals)
-    -> (batch,); default :func:`vocalsep.frontend.l1_loss`); ``eval_step`` (inference mode) returns its sum
+    """(train_step, eval_step), both tf.functions of (mixture, vocals, accompaniment) batches, the network's
+    input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network):
+    ``train_step`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
+    :meth:`~vocalsep.frontend.FrontEnd.training_loss`, (output, mixture, vocals, accompaniment) -> (batch,);
+    default :func:`vocalsep.frontend.l1_loss` of the vocals); ``eval_step`` (inference mode) returns its sum
     over the batch."""
     import tensorflow as tf
 
     from .frontend import l1_loss
 
-    loss_fn = loss_fn or l1_loss
+    loss_fn = loss_fn or (lambda out, mix, voc, acc: l1_loss(out, mix, voc))
     spec = tf.TensorSpec((batch_size,) + tuple(model.input_shape[1:]), tf.float32)
     target = tf.TensorSpec((batch_size,) + tuple(model.output_shape[1:]), tf.float32)
 
-    @tf.function(input_signature=[spec, target])
-    def train_step(mix, voc):
+    @tf.function(input_signature=[spec, target, target])
+    def train_step(mix, voc, acc):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc))
+            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc, acc))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     @tf.function(reduce_retracing=True)
-    def eval_step(mix, voc):
-        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc))
+    def eval_step(mix, voc, acc):
+        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc, acc))
 
     return train_step, eval_step
 
@@ -196,7 +198,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
              len(val_songs), "s"[:len(val_songs) != 1])
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
-    val_mix, val_voc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model, cfg.data.validation_patches)
+    val_mix, val_voc, val_acc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model,
+                                                           cfg.data.validation_patches)
     val_audio = datamod.validation_audio(val_songs, t.validation_songs_sdr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,14 +254,15 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     last_sdr = meta.get("val_sdr")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
-    train_step, eval_step = make_steps(model, optimizer, t.batch_size, sampler.frontend.loss)
+    train_step, eval_step = make_steps(model, optimizer, t.batch_size, sampler.frontend.training_loss(t.loss))
 
     def validate() -> float | None:
         if len(val_mix) == 0:
             return None
         total = 0.0
         for i in range(0, len(val_mix), t.batch_size):
-            total += float(eval_step(val_mix[i:i + t.batch_size], val_voc[i:i + t.batch_size]))
+            part = slice(i, i + t.batch_size)
+            total += float(eval_step(val_mix[part], val_voc[part], val_acc[part]))
         return total / len(val_mix)
 
     predict = KerasRunner.for_model(model, t.batch_size)
@@ -303,11 +307,11 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         with _sigterm_as_ctrl_c():
             while step < t.steps:
                 try:
-                    mix, voc, _ = next(stream)
+                    mix, voc, acc = next(stream)
                 except VocalsepError as e:  # no song left, or a worker failed: save what was learnt, then stop
                     data_error = e
                     break
-                loss = float(train_step(mix, voc))
+                loss = float(train_step(mix, voc, acc))
                 step = int(optimizer.iterations.numpy())
                 if not math.isfinite(loss):
                     raise VocalsepError(f"training diverged at step {step} (loss {loss}); lower --lr")
