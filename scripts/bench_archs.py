@@ -42,14 +42,12 @@ def config_of(name: str):
 
 def step_seconds(cfg, model, steps: int) -> float:
     """Seconds per training step of ``model`` on one fixed random batch of the config's size."""
-    import keras
-
     from vocalsep.frontend import for_model
-    from vocalsep.train import make_steps
+    from vocalsep.train import make_optimizer, make_steps
 
     bs = cfg.train.batch_size
     fe = for_model(cfg.spectral, cfg.model)
-    step, _ = make_steps(model, keras.optimizers.Adam(1e-4), bs, fe.training_loss(cfg.train.loss))
+    step, _ = make_steps(model, make_optimizer(cfg.train, 1e-4), bs, fe.training_loss(cfg.train.loss))
     rng = np.random.default_rng(0)
     x = rng.random((bs,) + tuple(model.input_shape[1:])).astype(np.float32)
     y = (rng.random((bs,) + tuple(model.output_shape[1:])) * 0.5).astype(np.float32)

@@ -67,12 +67,12 @@ def bench_steps(cfg, sampler, steps: int) -> None:
     import keras
 
     from vocalsep.model import build_model
-    from vocalsep.train import make_steps
+    from vocalsep.train import make_optimizer, make_steps
 
     bs = cfg.train.batch_size
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
-    opt = keras.optimizers.Adam(cfg.train.learning_rate)
+    opt = make_optimizer(cfg.train, cfg.train.learning_rate)
     step, _ = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss))
     mix, voc, acc = sampler.batch(np.random.default_rng(0), bs)
     t = time.perf_counter()

@@ -149,7 +149,8 @@ def test_weight_decay_shrinks_kernels_only(stems):
     sampler = datamod.PatchSampler(datamod.discover(stems), cfg.spectral, cfg.model, cfg.data)
     mix, voc, acc = sampler.batch(np.random.default_rng(0), 4)
     keras.utils.set_random_seed(0)
-    start = build_unet(cfg.model).get_weights()
+    rng = np.random.default_rng(1)  # biases and betas start at 0, which decay would leave at 0: move them
+    start = [w + rng.uniform(0.1, 0.2, w.shape).astype(w.dtype) for w in build_unet(cfg.model).get_weights()]
     after = {}
     for wd in (0.0, 5.0):
         cfg.train.weight_decay = wd
@@ -162,7 +163,7 @@ def test_weight_decay_shrinks_kernels_only(stems):
                                                                  if v.trainable])}
     kernels = [k for k in after[0.0] if k.endswith("kernel")]
     others = [k for k in after[0.0] if not k.endswith("kernel")]
-    assert kernels and others and any(k.endswith("gamma") for k in others)
+    assert kernels and {k.rsplit("/", 1)[-1] for k in others} == {"bias", "gamma", "beta"}
     for k in kernels:
         np.testing.assert_allclose(after[5.0][k] - after[0.0][k], -0.01 * 5.0 * w0[k], rtol=1e-3, atol=1e-6)
     for k in others:
@@ -173,19 +174,26 @@ def test_weight_decay_shrinks_kernels_only(stems):
 
 
 def test_resume_continues_where_it_stopped(tmp_path, stems):
+    """With AdamW and both stems' loss (the plain recipe's Adam and vocals loss run in the other tests)."""
     from vocalsep.train import train
 
-    straight = train(tiny_cfg([stems]), tmp_path / "a", progress=False)
-    train(tiny_cfg([stems], steps=3), tmp_path / "b", progress=False)
+    def cfg(**train):
+        return tiny_cfg([stems], loss="both", weight_decay=0.1, **train)
+
+    straight = train(cfg(), tmp_path / "a", progress=False)
+    train(cfg(steps=3), tmp_path / "b", progress=False)
     with pytest.raises(VocalsepError, match="already holds"):
-        train(tiny_cfg([stems]), tmp_path / "b", progress=False)
-    other = tiny_cfg([stems])
+        train(cfg(), tmp_path / "b", progress=False)
+    other = cfg()
     other.model.channels = (4, 16)
     with pytest.raises(VocalsepError, match="model settings differ"):
         train(other, tmp_path / "b", resume=True, progress=False)
-    resumed = train(tiny_cfg([stems]), tmp_path / "b", resume=True, progress=False)
+    with pytest.raises(VocalsepError, match="train.loss was 'both', this run's is 'vocals'"):
+        train(tiny_cfg([stems], weight_decay=0.1), tmp_path / "b", resume=True, progress=False)
+    resumed = train(cfg(), tmp_path / "b", resume=True, progress=False)
     a, b = ModelFile.load(straight), ModelFile.load(resumed)
     assert a.info["steps"] == b.info["steps"] == 6
+    assert (b.info["loss"], b.info["weight_decay"]) == ("both", 0.1)
     assert [int(r["step"]) for r in log_rows(tmp_path / "b")] == [2, 3, 4, 6]
     # the same batches, dropout draws and optimizer state as the uninterrupted run: the same weights
     with np.load(tmp_path / "a" / "checkpoint.npz") as za, np.load(tmp_path / "b" / "checkpoint.npz") as zb:

@@ -100,8 +100,10 @@ class FrontEnd:
     def training_loss(self, name: str = "vocals") -> Callable:
         """The loss ``train.loss`` = ``name`` names, (output, mixture, vocals, accompaniment) -> (batch,), from
         the front end's vocals loss :meth:`loss` (output, mixture, vocals) -> (batch,): "vocals" is that loss;
-        "both" (spectral networks only) adds the same loss of ``1 - mask`` against the accompaniment.  For a
-        waveform network "both" would be the vocals' loss again (mixture = vocals + accompaniment)."""
+        "both" (spectral networks only) adds the same loss of ``1 - mask`` against the accompaniment.  Spectral
+        tensors: the mask in [0, 1] and the magnitudes divided by the patch mixture's maximum, each
+        (batch, freq_bins, frames, 1); waveform: (batch, samples, 1) at the model's rate, for which "both"
+        would be the vocals' loss again (mixture = vocals + accompaniment), so it has none."""
         loss = self.loss
         if name == "vocals":
             return lambda out, mix, voc, acc: loss(out, mix, voc)

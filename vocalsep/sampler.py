@@ -201,11 +201,12 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
     """A fixed set of at most ``count`` patches of the held-out songs, the same in every run: the mid
     channel, no augmentation, patches end to end through each song, evenly thinned out to ``count``.
 
-    Returns (mixture, vocals, accompaniment): the front end's inputs and its two targets, (n,) +
-    ``model.io_shapes()`` float32 (spectral: magnitudes, each (n, freq_bins, frames, 1)); n = 0 without songs.
+    Returns (mixture, vocals, accompaniment) float32: the front end's inputs, (n,) + the model's input shape,
+    and its two targets, (n,) + its target shape each (``model.io_shapes()``); for a spectral network all three
+    (n, freq_bins, frames, 1), magnitudes divided by each patch mixture's maximum.  n = 0 without songs.
     """
     shape, target = model.io_shapes()
-    empty = (np.zeros((0,) + shape, np.float32),) + (np.zeros((0,) + target, np.float32),) * 2
+    empty = tuple(np.zeros((0,) + s, np.float32) for s in (shape, target, target))
     if not songs or count <= 0:
         return empty
     sampler = PatchSampler(songs, spec, model, DataConfig(gain_db=0, channel_swap=False, remix_probability=0))

@@ -4,7 +4,7 @@ on streamed patches, with checkpoints, resume and validation.
 ``train(cfg, out_dir)`` writes into ``out_dir``:
 
     config.yaml       the resolved configuration
-    checkpoint.npz    model variables (weights, batch-norm statistics, dropout RNG state), Adam's state and
+    checkpoint.npz    model variables (weights, batch-norm statistics, dropout RNG state), the optimizer's state and
                       the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C or
                       SIGTERM and at the end; ``resume=True`` continues from it at the same step
     log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training), val_sdr
@@ -119,7 +119,7 @@ def make_optimizer(t, lr):
     if t.weight_decay == 0:
         return keras.optimizers.Adam(learning_rate=lr)
     opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=t.weight_decay)
-    opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    opt.exclude_from_weight_decay(var_names=[r"(^|/)(bias|gamma|beta)(:\d+)?$"])  # the whole name, or its last part
     return opt
 
 
@@ -176,6 +176,9 @@ def _check_resume_config(cfg: Config, out_dir: Path) -> None:
         if getattr(old, section) != getattr(cfg, section):
             raise VocalsepError(f"{saved}: the {section} settings differ from this run's; resume with the same "
                                 f"{section} section (or train into another --out)")
+    if old.train.loss != cfg.train.loss:  # the best validation loss so far would be of another loss
+        raise VocalsepError(f"{saved}: train.loss was {old.train.loss!r}, this run's is {cfg.train.loss!r}; "
+                            "resume with the same loss (or train into another --out)")
 
 
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
@@ -191,6 +194,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
     if t.batch_size < 1 or t.steps < 0:
         raise VocalsepError("train: batch_size must be >= 1 and steps >= 0")
+    if t.weight_decay < 0:
+        raise VocalsepError(f"train: weight_decay must be >= 0, not {t.weight_decay}")
 
     # data first (no TensorFlow needed): a problem with it shows at once
     songs = datamod.discover_all(cfg.data)
@@ -198,6 +203,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
              len(val_songs), "s"[:len(val_songs) != 1])
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
+    loss_fn = sampler.frontend.training_loss(t.loss)  # a loss the model's domain lacks: an error before any work
     val_mix, val_voc, val_acc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model,
                                                            cfg.data.validation_patches)
     val_audio = datamod.validation_audio(val_songs, t.validation_songs_sdr)
@@ -254,7 +260,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     last_sdr = meta.get("val_sdr")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
-    train_step, eval_step = make_steps(model, optimizer, t.batch_size, sampler.frontend.training_loss(t.loss))
+    train_step, eval_step = make_steps(model, optimizer, t.batch_size, loss_fn)
 
     def validate() -> float | None:
         if len(val_mix) == 0:
@@ -275,7 +281,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     def info(val: float | None) -> dict:
         return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
-                "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate}
+                "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate, "loss": t.loss,
+                "weight_decay": t.weight_decay}
 
     def check_finite() -> None:
         bad = nonfinite(model.get_weights())
