@@ -137,15 +137,33 @@ def test_tiny_network_learns_a_band_mask(name):
     assert np.mean(losses[-5:]) < 0.5 * losses[0], losses  # 0.002 to 0.16 when written
 
 
-@pytest.mark.parametrize("name", ARCHS)
-def test_tiny_network_runs_in_litert(name):
+@pytest.mark.parametrize("name", ["r2unet", "attention-r2unet"])
+def test_a_batch_norm_per_recurrent_step(name):
+    """step_batch_norm: each of a recurrent layer's t + 1 steps has its own batch norm, the convolution
+    shared; without it (model files written before the setting) one batch norm serves every step."""
+    import dataclasses
+
+    arch = get_arch(name)
+    base = arch.config.tiny()
+    rcls = 2 * (2 * len(base.channels) - 1)  # two recurrent layers per unit
+    for per_step, bns in ((False, rcls), (True, rcls * (base.recurrent_steps + 1))):
+        m = arch.build(dataclasses.replace(base, step_batch_norm=per_step))
+        in_rcl = [type(layer).__name__ for layer in m.layers if "_rcl" in layer.name]
+        assert in_rcl.count("BatchNormalization") == bns
+        assert in_rcl.count("Conv2D") == rcls  # one convolution per recurrent layer either way
+
+
+@pytest.mark.parametrize("name, settings", [(name, {}) for name in ARCHS] + [("r2unet", {"step_batch_norm": True})])
+def test_tiny_network_runs_in_litert(name, settings):
     """float16 weights, LiteRT builtins only, the interpreter's mask within 1e-2 of Keras's."""
+    import dataclasses
+
     import keras
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
     arch = get_arch(name)
-    cfg = arch.config.tiny()
+    cfg = dataclasses.replace(arch.config.tiny(), **settings)
     keras.utils.set_random_seed(2)
     m = arch.build(cfg)
     rng = np.random.default_rng(2)

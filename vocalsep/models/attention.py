@@ -41,7 +41,8 @@ class PlainUNetConfig(blocks.VariantConfig):
 
 @dataclass
 class AttentionR2UNetConfig(R2UNetConfig):
-    """Attention R2U-Net's settings: R2U-Net's (``recurrent_steps``: t, 2 in the paper; ``tiny`` too)."""
+    """Attention R2U-Net's settings: R2U-Net's (``recurrent_steps``: t, 2 in the paper; ``step_batch_norm``;
+    ``tiny`` too)."""
 
 
 def gated_merge(cfg):

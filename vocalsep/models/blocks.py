@@ -152,29 +152,34 @@ def res_path(x, ch: int, length: int, name: str):
     return x
 
 
-def recurrent_conv(x, ch: int, t: int, name: str):
+def recurrent_conv(x, ch: int, t: int, name: str, step_batch_norm: bool = False):
     """R2U-Net's recurrent convolutional layer (Alom et al. 2018; Liang and Hu 2015) unrolled for ``t``
-    steps: h = f(x), then t times h = f(x + h), f one 3x3 conv, BN and ReLU whose weights all steps share.
+    steps: h = f(x), then t times h = f(x + h), f one 3x3 conv, BN and ReLU whose weights all steps share;
+    with ``step_batch_norm``, each step has its own BN (the convolution still shared), so that inference
+    normalises each step by that step's running statistics, not by one average over all steps, as a shared
+    BN does while training normalises each step by its own batch's (docs/choices.md, the R2 networks).
 
     (B, H, W, ch) -> (B, H, W, ch)."""
     from keras import layers
 
     conv = layers.Conv2D(ch, 3, padding="same", name=f"{name}_conv")
-    bn = layers.BatchNormalization(name=f"{name}_bn")
+    bns = ([layers.BatchNormalization(name=f"{name}_bn{k}") for k in range(t + 1)] if step_batch_norm
+           else [layers.BatchNormalization(name=f"{name}_bn")] * (t + 1))
     relu = layers.ReLU(name=f"{name}_relu")
-    h = relu(bn(conv(x)))
+    h = relu(bns[0](conv(x)))
     for k in range(t):
-        h = relu(bn(conv(layers.Add(name=f"{name}_rec{k + 1}")([x, h]))))
+        h = relu(bns[k + 1](conv(layers.Add(name=f"{name}_rec{k + 1}")([x, h]))))
     return h
 
 
-def r2_block(x, ch: int, t: int, name: str):
+def r2_block(x, ch: int, t: int, name: str, step_batch_norm: bool = False):
     """R2U-Net's recurrent residual unit: a 1x1 conv to ``ch`` channels, two recurrent convolutional layers
-    of ``t`` steps, and the residual sum of the two.  (B, H, W, C) -> (B, H, W, ch)."""
+    of ``t`` steps (:func:`recurrent_conv`), and the residual sum of the two.  (B, H, W, C) -> (B, H, W, ch)."""
     from keras import layers
 
     x = layers.Conv2D(ch, 1, name=f"{name}_in")(x)
-    h = recurrent_conv(recurrent_conv(x, ch, t, f"{name}_rcl1"), ch, t, f"{name}_rcl2")
+    h = recurrent_conv(recurrent_conv(x, ch, t, f"{name}_rcl1", step_batch_norm), ch, t, f"{name}_rcl2",
+                       step_batch_norm)
     return layers.Add(name=f"{name}_shortcut")([x, h])
 
 

@@ -21,9 +21,13 @@ from .registry import register
 @dataclass
 class R2UNetConfig(blocks.VariantConfig):
     """R2U-Net's settings: :class:`~vocalsep.config.ModelConfig`'s, plus ``recurrent_steps``, the t of each
-    recurrent convolutional layer (the paper: 2; each RCL then runs its convolution t + 1 times)."""
+    recurrent convolutional layer (the paper: 2; each RCL then runs its convolution t + 1 times), and
+    ``step_batch_norm``: a batch norm per step of each RCL (configs/archs sets it) instead of one for all
+    steps (the default, so that model files written before it load as they were; it separates worse,
+    docs/choices.md)."""
 
     recurrent_steps: int = 2
+    step_batch_norm: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -44,7 +48,8 @@ def up(cfg):
 
 def r2_level(cfg, side: str):
     """Level i of the encoder (side "enc") or decoder ("dec"): one recurrent residual unit."""
-    return lambda x, i: blocks.r2_block(x, cfg.channels[i], cfg.recurrent_steps, f"{side}{i + 1}")
+    return lambda x, i: blocks.r2_block(x, cfg.channels[i], cfg.recurrent_steps, f"{side}{i + 1}",
+                                        cfg.step_batch_norm)
 
 
 @register("r2unet", R2UNetConfig, cite="Alom, Hasan, Yakopcic, Taha, Asari 2018, arXiv:1802.06955")
