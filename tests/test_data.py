@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from vocalsep import data
-from vocalsep.config import DataConfig, ModelConfig, SpectralConfig
+from vocalsep.config import DataConfig, ModelConfig, SpectralConfig, load_config
 from vocalsep.errors import VocalsepError
 
 from .conftest import musdb_preview
@@ -210,6 +210,51 @@ def test_augmentations(tmp_path):
     ratios = [np.sqrt(np.sum(w[0] ** 2) / np.sum(w[1] ** 2)) for w in
               (sampler.waveforms(np.random.default_rng(i)) for i in range(20))]
     assert 1.2 < max(ratios) / min(ratios) < 10 ** (24 / 20)
+
+
+def test_dataset_weights_set_each_data_sets_share_of_the_draws(tmp_path):
+    s_root, t_root = tmp_path / "s", tmp_path / "t"
+    for i in range(3):
+        write_song(s_root, f"s{i}", {"vocals": tone(1, 8192, 500), "accompaniment": tone(1, 8192, 100)}, 8192)
+    write_song(t_root, "t0", {"vocals": tone(1, 8192, 500), "accompaniment": tone(1, 8192, 100)}, 8192)
+    songs = data.discover(s_root) + data.discover(t_root)
+
+    def shares(cfg, n=4000, other_than=None, dead=()):
+        sampler = data.PatchSampler(songs, SPEC, MODEL, cfg)
+        for name in dead:
+            sampler.dead[[s.name for s in songs].index(name)] = 1
+        rng = np.random.default_rng(0)
+        names = [sampler._pick(rng, other_than)[0].name for _ in range(n)]
+        return {name: names.count(name) / n for name in sorted(set(names))}
+
+    # no weights: every song equally likely, so t (1 song of 4) gets a quarter
+    plain = shares(DataConfig(datasets=[str(s_root), str(t_root)]))
+    assert abs(plain["t0"] - 0.25) < 0.03 and all(abs(plain[f"s{i}"] - 0.25) < 0.03 for i in range(3))
+    # weights 1 : 3: t gets three quarters, s's quarter split evenly among its three songs
+    weighted = DataConfig(datasets=[str(s_root), str(t_root)], dataset_weights=[1, 3])
+    got = shares(weighted)
+    assert abs(got["t0"] - 0.75) < 0.03 and all(abs(got[f"s{i}"] - 0.25 / 3) < 0.02 for i in range(3))
+    # a song left out passes its draws to its own data set's other songs, not to the other data set
+    got = shares(weighted, dead=("s0",))
+    assert "s0" not in got and abs(got["t0"] - 0.75) < 0.03 and abs(got["s1"] - 0.125) < 0.025
+    # remixing across data sets still takes the other set, whatever its weight
+    assert shares(DataConfig(datasets=[str(s_root), str(t_root)], dataset_weights=[3, 1]), 50,
+                  other_than=str(t_root)).keys() == {"s0", "s1", "s2"}
+    # a song of a data set the weights do not name
+    with pytest.raises(VocalsepError, match="not one of data.datasets"):
+        data.PatchSampler(songs, SPEC, MODEL, DataConfig(datasets=[str(s_root)], dataset_weights=[1]))
+
+
+@pytest.mark.parametrize("weights, problem", [([1.0], "has 1 value for 2 data sets"),
+                                              ([1.0, 0.0], "must be > 0"), ([1.0, float("nan")], "must be > 0")])
+def test_dataset_weights_are_checked_in_the_config(tmp_path, weights, problem):
+    with pytest.raises(VocalsepError, match=problem):
+        DataConfig(datasets=["a", "b"], dataset_weights=weights)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data:\n  datasets: [a, b]\n  dataset_weights: {[w if w == w else '.nan' for w in weights]}\n"
+                   .replace("'", ""))
+    with pytest.raises(VocalsepError, match=f"^{cfg}: .*{problem}"):
+        load_config(cfg)
 
 
 def test_circular_shift_pairs_a_songs_voice_with_another_point_of_its_own_band(tmp_path):

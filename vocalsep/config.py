@@ -123,6 +123,9 @@ class DataConfig:
 
     datasets: paths, each a MUSDB18 root, a MUSDB18-HQ root, a CCMixter folder or a folder of stems.
     dataset: ``auto`` (detect per path), ``musdb``, ``musdb-hq``, ``ccmixter`` or ``stems``.
+    dataset_weights: the share of the examples drawn from each of ``datasets`` (same order, relative, each
+        > 0; a song within its data set uniformly at random); empty: every song equally likely, so that a
+        data set's share is its share of the songs.
     validation: song names held out for validation (exact names or name prefixes).
     validation_fraction: if ``validation`` is empty, this share of songs (chosen by a seeded hash of the
         song name, so whole songs) is held out.
@@ -153,6 +156,7 @@ class DataConfig:
 
     datasets: list[str] = field(default_factory=list)
     dataset: str = "auto"
+    dataset_weights: list[float] = field(default_factory=list)
     validation: list[str] = field(default_factory=list)
     validation_fraction: float = 0.1
     gain_db: float = 3.0
@@ -171,6 +175,15 @@ class DataConfig:
     validation_patches: int = 64
     cache_dir: str = ""
     cache_subtype: str = "FLOAT"
+
+    def __post_init__(self) -> None:
+        w = self.dataset_weights
+        if w and len(w) != len(self.datasets):
+            raise VocalsepError(f"data.dataset_weights has {len(w)} value{'s'[:len(w) != 1]} for "
+                                f"{len(self.datasets)} data set{'s'[:len(self.datasets) != 1]}; give one per "
+                                "data set (in the order of data.datasets), or none")
+        if any(not x > 0 for x in w):  # `not >` refuses NaN too
+            raise VocalsepError(f"data.dataset_weights = {list(w)}: each weight must be > 0")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -66,6 +67,19 @@ class PatchSampler:
         self.dead = bytearray(len(self.songs))
         self.report = log.warning
         self._last_failure = ""
+        self._group, self._set_weight = self._dataset_groups(data)
+
+    def _dataset_groups(self, data: DataConfig) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """((songs,) int: each song's index in ``data.datasets``, (data sets,) float64: their weights), from
+        ``data.dataset_weights`` (checked by DataConfig); (None, None) when none are given (every song equally
+        likely)."""
+        if not data.dataset_weights:
+            return None, None
+        index = {str(Path(p)): i for i, p in enumerate(data.datasets)}  # as data.discover names a song's set
+        missing = sorted({s.dataset for s in self.songs} - set(index))
+        if missing:
+            raise VocalsepError(f"data.dataset_weights: songs of {missing[0]!r}, which is not one of data.datasets")
+        return np.array([index[s.dataset] for s in self.songs]), np.asarray(data.dataset_weights, np.float64)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -137,7 +151,12 @@ class PatchSampler:
         if other_than is not None:
             others = alive[[self.songs[i].dataset != other_than for i in alive]]
             alive = others if len(others) else alive
-        song = self.songs[int(alive[int(rng.integers(len(alive)))])]
+        if self._group is None:
+            song = self.songs[int(alive[int(rng.integers(len(alive)))])]
+        else:  # a data set by its weight (among those with a candidate), then one of its songs
+            group = self._group[alive]
+            w = self._set_weight[group] / np.bincount(group)[group]
+            song = self.songs[int(alive[int(rng.choice(len(alive), p=w / w.sum()))])]
         n, _ = self._span(song.sample_rate)
         start = int(rng.integers(0, max(1, song.length - n + 1)))
         if song.channels >= 2 and self.data.channel_swap:
