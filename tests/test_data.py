@@ -246,13 +246,14 @@ def test_dataset_weights_set_each_data_sets_share_of_the_draws(tmp_path):
 
 
 @pytest.mark.parametrize("weights, problem", [([1.0], "has 1 value for 2 data sets"),
-                                              ([1.0, 0.0], "must be > 0"), ([1.0, float("nan")], "must be > 0")])
+                                              ([1.0, 0.0], "must be > 0"), ([1.0, float("nan")], "must be > 0"),
+                                              ([float("inf"), 1.0], "must be > 0 and finite")])
 def test_dataset_weights_are_checked_in_the_config(tmp_path, weights, problem):
     with pytest.raises(VocalsepError, match=problem):
         DataConfig(datasets=["a", "b"], dataset_weights=weights)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data:\n  datasets: [a, b]\n  dataset_weights: {[w if w == w else '.nan' for w in weights]}\n"
-                   .replace("'", ""))
+    yaml_numbers = ", ".join(".nan" if w != w else ".inf" if w == float("inf") else str(w) for w in weights)
+    cfg.write_text(f"data:\n  datasets: [a, b]\n  dataset_weights: [{yaml_numbers}]\n")
     with pytest.raises(VocalsepError, match=f"^{cfg}: .*{problem}"):
         load_config(cfg)
 

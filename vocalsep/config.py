@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -182,8 +183,8 @@ class DataConfig:
             raise VocalsepError(f"data.dataset_weights has {len(w)} value{'s'[:len(w) != 1]} for "
                                 f"{len(self.datasets)} data set{'s'[:len(self.datasets) != 1]}; give one per "
                                 "data set (in the order of data.datasets), or none")
-        if any(not x > 0 for x in w):  # `not >` refuses NaN too
-            raise VocalsepError(f"data.dataset_weights = {list(w)}: each weight must be > 0")
+        if any(not 0 < x < math.inf for x in w):  # refuses NaN too
+            raise VocalsepError(f"data.dataset_weights = {list(w)}: each weight must be > 0 and finite")
 
 
 @dataclass
