@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Validation figures of a model, beside the floor (mixture) and the ceiling (oracle ratio mask).
 
-    python scripts/eval_default.py [--model runs/default/best.vsep ...] [--snapshots runs/holdout]
+    python scripts/eval_default.py [--model runs/default/best.vsep ...] [--ensemble A.vsep --ensemble B.vsep]
+                                   [--snapshots runs/holdout]
                                    [--config configs/holdout.yaml] [--variants] [--jobs 2]
 
 - MIR-1K protocol (bss_eval v3 on whole mono clips, length-weighted GNSDR/GSIR/GSAR) on the MIR-1K songs
@@ -51,6 +52,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, action="append", default=[],
                     help="a model file to score (repeatable); default: the shipped models, as the ensemble they ship as")
+    ap.add_argument("--ensemble", type=Path, action="append", default=[],
+                    help="a model file of one ensemble (repeat it for each member): scored as one model, their "
+                         "masks averaged, as vocalsep separate -m A -m B does")
     ap.add_argument("--snapshots", type=Path, default=None, help="score a run folder's step-*.vsep and best.vsep")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "holdout.yaml",
                     help="whose data.validation names the held-out songs (default: the validation run's)")
@@ -73,7 +77,9 @@ def main() -> None:
     models = list(args.model)
     if args.snapshots:
         models += sorted(args.snapshots.glob("step-*.vsep")) + [args.snapshots / "best.vsep"]
-    settings = [(str(m) if m else "model", m, {}) for m in models or [None]]
+    settings = [(str(m) if m else "model", m, {}) for m in models or ([] if args.ensemble else [None])]
+    if args.ensemble:
+        settings.append((" + ".join(map(str, args.ensemble)), list(args.ensemble), {}))
     if args.variants:
         settings += [(f"model, {name}", models[0] if models else None, kw) for name, kw in [
             ("mask per channel", {"stereo": "channels"}),

@@ -4,6 +4,7 @@
     python scripts/unseen.py RECIPE.yaml --name NAME [--seed 0] [--steps 3000]   # train both folds, score
     python scripts/unseen.py --score NAME [NAME ...]                              # score (and compare) runs
     python scripts/unseen.py --model FILE.vsep ...                                # score a model as it is
+    python scripts/unseen.py --ensemble A.vsep --ensemble B.vsep                  # ... an ensemble of models
     python scripts/unseen.py --score NAME --variant wiener --variant power-0.8    # post-processing candidates
 
 MIR-1K's training clips hold two singers, so a recipe is trained twice, leaving one singer out each time
@@ -153,6 +154,9 @@ def main() -> None:
     ap.add_argument("--score", nargs="+", default=[], metavar="NAME", help="score these runs (no training)")
     ap.add_argument("--model", type=Path, action="append", default=[],
                     help="score a model file in both folds' roles (e.g. the shipped one: it heard both singers)")
+    ap.add_argument("--ensemble", type=Path, action="append", default=[],
+                    help="a model file of one ensemble (repeat it for each member), scored like --model as one "
+                         "model, their masks averaged (e.g. the two shipped seeds)")
     ap.add_argument("--variant", action="append", default=[],
                     help="post-processing to score (scripts/variants.py: power-P, shifts-N, wiener); repeatable; "
                          "default: base, separation as it ships")
@@ -185,9 +189,10 @@ def main() -> None:
                     print(f"scored {name}/{fold} ({variant}) in {time.time() - t:.0f} s", flush=True)
                     path.write_text(json.dumps(scores, indent=1))
             rows.append((name if variant == "base" else f"{name}, {variant}", got))
-    for model in args.model:
+    for model in args.model + ([args.ensemble] if args.ensemble else []):
         for variant in args.variant or ["base"]:
-            rows.append((f"{model}" + ("" if variant == "base" else f", {variant}"),
+            label = " + ".join(map(str, model)) if isinstance(model, list) else str(model)
+            rows.append((label + ("" if variant == "base" else f", {variant}"),
                          {f: score_model(model, f, args.jobs, variant) for f in folds}))
     if args.references:
         for ref in ("mixture", "oracle"):
