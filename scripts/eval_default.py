@@ -54,7 +54,8 @@ def main() -> None:
                     help="a model file to score (repeatable); default: the shipped models, as the ensemble they ship as")
     ap.add_argument("--ensemble", type=Path, action="append", default=[],
                     help="a model file of one ensemble (repeat it for each member): scored as one model, their "
-                         "masks averaged, as vocalsep separate -m A -m B does")
+                         "masks averaged, as vocalsep separate -m A -m B does; beside the shipped pair unless "
+                         "--model is given")
     ap.add_argument("--snapshots", type=Path, default=None, help="score a run folder's step-*.vsep and best.vsep")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "holdout.yaml",
                     help="whose data.validation names the held-out songs (default: the validation run's)")
@@ -77,7 +78,7 @@ def main() -> None:
     models = list(args.model)
     if args.snapshots:
         models += sorted(args.snapshots.glob("step-*.vsep")) + [args.snapshots / "best.vsep"]
-    settings = [(str(m) if m else "model", m, {}) for m in models or ([] if args.ensemble else [None])]
+    settings = [(str(m) if m else "model", m, {}) for m in models or [None]]  # no --model: the shipped pair
     if args.ensemble:
         settings.append((" + ".join(map(str, args.ensemble)), list(args.ensemble), {}))
     if args.variants:

@@ -169,6 +169,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+    if args.ensemble and any(v.startswith("ensemble-") for v in args.variant):
+        ap.error("--ensemble is one model already: score it without an ensemble-RUN variant")
     names = list(args.score)
     folds = args.fold or list(FOLDS)
     if args.recipe:

@@ -63,6 +63,7 @@ def test_yaml_exponents_are_numbers(tmp_path):
     ("train", "steps: yes", "train.steps = True"),        # YAML 1.1's yes is true, which is not 1 step
     ("data", "gain_db: false", "data.gain_db = False"),
     ("train", "loss: all", "train.loss = 'all'"),
+    ("data", "dataset_weights: [yes, 3]", "data.dataset_weights = [True, 3]"),  # not the weight 1
 ])
 def test_wrong_types_are_one_line_errors(tmp_path, section, line, key):
     path = tmp_path / "bad.yaml"
@@ -73,3 +74,16 @@ def test_wrong_types_are_one_line_errors(tmp_path, section, line, key):
     res = CliRunner().invoke(main, ["train", "--out", str(tmp_path / "run"), "--config", str(path)])
     assert res.exit_code == 1 and res.output.strip() == f"Error: {e.value}"
     assert not (tmp_path / "run").exists()
+
+
+def test_data_on_the_command_line_drops_the_configs_dataset_weights(tmp_path):
+    """The config's weights were for its own data sets: --data replaces both (--dataset-weight gives new ones)."""
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("data:\n  datasets: [a, b]\n  dataset_weights: [1, 3]\n")
+    missing = tmp_path / "nowhere"
+    run = ["train", "--out", str(tmp_path / "run"), "--config", str(cfg), "--data", str(missing)]
+    res = CliRunner().invoke(main, run)  # gets as far as the data: the weights were dropped with a and b
+    assert res.exit_code == 1 and res.output.strip() == f"Error: {missing}: data folder does not exist"
+    res = CliRunner().invoke(main, run + ["--dataset-weight", "1", "--dataset-weight", "2"])
+    assert res.exit_code == 1 and "data.dataset_weights has 2 values for 1 data set;" in res.output
+    assert res.output.strip().count("\n") == 0 and not (tmp_path / "run").exists()

@@ -212,7 +212,8 @@ def test_augmentations(tmp_path):
     assert 1.2 < max(ratios) / min(ratios) < 10 ** (24 / 20)
 
 
-def test_dataset_weights_set_each_data_sets_share_of_the_draws(tmp_path):
+def test_dataset_weights_set_each_data_sets_share_of_the_draws(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)  # as in the test above
     s_root, t_root = tmp_path / "s", tmp_path / "t"
     for i in range(3):
         write_song(s_root, f"s{i}", {"vocals": tone(1, 8192, 500), "accompaniment": tone(1, 8192, 100)}, 8192)
@@ -240,6 +241,11 @@ def test_dataset_weights_set_each_data_sets_share_of_the_draws(tmp_path):
     # remixing across data sets still takes the other set, whatever its weight
     assert shares(DataConfig(datasets=[str(s_root), str(t_root)], dataset_weights=[3, 1]), 50,
                   other_than=str(t_root)).keys() == {"s0", "s1", "s2"}
+    # a weighted data set without a training song (all held out): said, and its share goes to the others
+    with caplog.at_level(logging.WARNING, logger="vocalsep.data"):
+        only_s = data.PatchSampler(songs[:3], SPEC, MODEL, weighted)
+    assert f"{t_root}: no training song" in caplog.text
+    assert {only_s._pick(np.random.default_rng(i))[0].name for i in range(30)} == {"s0", "s1", "s2"}
     # a song of a data set the weights do not name
     with pytest.raises(VocalsepError, match="not one of data.datasets"):
         data.PatchSampler(songs, SPEC, MODEL, DataConfig(datasets=[str(s_root)], dataset_weights=[1]))

@@ -186,6 +186,10 @@ def _log_to_stderr(level: int = 20) -> None:
                    "folder of <song>/vocals.* + accompaniment.* (or other stems).  Default: data.datasets.")
 @click.option("--dataset", type=click.Choice(["auto", "musdb", "musdb-hq", "ccmixter", "stems"]), default=None,
               help="Kind of every --data folder (default: data.dataset, normally auto: detected per folder).")
+@click.option("--dataset-weight", "dataset_weights", multiple=True, type=float,
+              help="Share of the examples drawn from each --data folder (repeatable, one per folder in order, "
+                   "relative; e.g. --dataset-weight 1 --dataset-weight 3).  Default: data.dataset_weights, or "
+                   "with --data every song alike.")
 @click.option("-c", "--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML config: a file, or the name of one shipped with vocalsep (unet, default, holdout, "
                    "all, ablations/NAME: --config unet); options given here override it.  Default: built-in "
@@ -205,7 +209,8 @@ def _log_to_stderr(level: int = 20) -> None:
               help="Song name or name prefix to hold out for validation (repeatable; default: data.validation, "
                    "else data.validation_fraction of the songs).")
 @_verbosity
-def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | None, out_dir: Path,
+def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tuple[float, ...],
+          config_path: Path | None, out_dir: Path,
           batch_size: int | None, steps: int | None, lr: float | None, seed: int | None, workers: int | None,
           resume: bool, init: Path | None, validation: tuple[str, ...], quiet: bool, verbose: bool) -> None:
     """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
@@ -217,6 +222,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, config_path: Path | N
 
     overrides = {
         "data": {"datasets": [str(p) for p in datasets] or None, "dataset": dataset,
+                 # new folders drop the config's weights, which were for its folders
+                 "dataset_weights": list(dataset_weights) if dataset_weights or datasets else None,
                  "validation": list(validation) or None, "workers": workers},
         "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed,
                   "init": str(init) if init else None},

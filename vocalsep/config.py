@@ -125,8 +125,10 @@ class DataConfig:
     datasets: paths, each a MUSDB18 root, a MUSDB18-HQ root, a CCMixter folder or a folder of stems.
     dataset: ``auto`` (detect per path), ``musdb``, ``musdb-hq``, ``ccmixter`` or ``stems``.
     dataset_weights: the share of the examples drawn from each of ``datasets`` (same order, relative, each
-        > 0; a song within its data set uniformly at random); empty: every song equally likely, so that a
-        data set's share is its share of the songs.
+        > 0; a song within its data set uniformly at random); a data set with no training song left (all
+        held out, or unreadable) drops out and the others share its draws.  Empty: every song equally likely,
+        so that a data set's share is its share of the songs.  ``vocalsep train --data`` replaces these
+        with its ``--dataset-weight`` values (none: every song alike).
     validation: song names held out for validation (exact names or name prefixes).
     validation_fraction: if ``validation`` is empty, this share of songs (chosen by a seeded hash of the
         song name, so whole songs) is held out.
@@ -182,7 +184,7 @@ class DataConfig:
         if w and len(w) != len(self.datasets):
             raise VocalsepError(f"data.dataset_weights has {len(w)} value{'s'[:len(w) != 1]} for "
                                 f"{len(self.datasets)} data set{'s'[:len(self.datasets) != 1]}; give one per "
-                                "data set (in the order of data.datasets), or none")
+                                "data set (in the order of data.datasets, or of --data), or none")
         if any(not 0 < x < math.inf for x in w):  # refuses NaN too
             raise VocalsepError(f"data.dataset_weights = {list(w)}: each weight must be > 0 and finite")
 
@@ -251,8 +253,10 @@ def _build(kind, values: dict[str, Any], where: str):
     source, _, section = where.rpartition(": ")
     # pydantic's lax mode takes true / false (YAML's yes / no too) for 1 / 0: never what a number meant
     for f in dataclasses.fields(kind):
-        if isinstance(values.get(f.name), bool) and _numeric(f.type):
-            raise VocalsepError(f"{source}: {section}.{f.name} = {values[f.name]!r}: a number is expected, "
+        v = values.get(f.name)
+        if (isinstance(v, bool) and _numeric(f.type)) or (
+                isinstance(v, (list, tuple)) and any(isinstance(x, bool) for x in v) and _numeric_items(f.type)):
+            raise VocalsepError(f"{source}: {section}.{f.name} = {v!r}: a number is expected, "
                                 f"not true or false")
     try:
         return _validator(kind).validate_python(values)
@@ -265,6 +269,12 @@ def _build(kind, values: dict[str, Any], where: str):
 def _numeric(annotation) -> bool:
     """Whether a field's annotation (a string under ``from __future__ import annotations``) is int or float."""
     return str(annotation) in ("int", "float", "<class 'int'>", "<class 'float'>")
+
+
+def _numeric_items(annotation) -> bool:
+    """Whether a field's annotation is a list or tuple of ints or floats (``list[float]``, ``tuple[int, ...]``)."""
+    return str(annotation).replace("typing.", "").lower().startswith(("list[int", "list[float", "tuple[int",
+                                                                       "tuple[float"))
 
 
 @functools.lru_cache(maxsize=None)

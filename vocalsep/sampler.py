@@ -75,11 +75,18 @@ class PatchSampler:
         likely)."""
         if not data.dataset_weights:
             return None, None
+        if len(data.dataset_weights) != len(data.datasets):  # DataConfig checks it, unless changed since
+            raise VocalsepError(f"data.dataset_weights has {len(data.dataset_weights)} values for "
+                                f"{len(data.datasets)} data sets; give one per data set, or none")
         index = {str(Path(p)): i for i, p in enumerate(data.datasets)}  # as data.discover names a song's set
         missing = sorted({s.dataset for s in self.songs} - set(index))
         if missing:
             raise VocalsepError(f"data.dataset_weights: songs of {missing[0]!r}, which is not one of data.datasets")
-        return np.array([index[s.dataset] for s in self.songs]), np.asarray(data.dataset_weights, np.float64)
+        group = np.array([index[s.dataset] for s in self.songs])
+        for i in sorted(set(range(len(index))) - set(group.tolist())):
+            log.warning("%s: no training song (all held out?); its data.dataset_weights share goes to the other "
+                        "data sets", data.datasets[i])
+        return group, np.asarray(data.dataset_weights, np.float64)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -144,7 +151,9 @@ class PatchSampler:
 
     def _pick(self, rng: np.random.Generator, other_than: str | None = None) -> tuple[Song, int, int]:
         """A random song (not left out), excerpt start and channel; ``other_than``: a song of another data set
-        than that one, when there is any (DataConfig.remix_across)."""
+        than that one, when there is any (DataConfig.remix_across).  Every candidate song is equally likely,
+        or with ``data.dataset_weights`` a data set by its weight (among those with a candidate) and then one
+        of its candidates: a song left out passes its share to its own data set's other songs."""
         alive = self._alive()
         if len(alive) == 0:
             raise VocalsepError(f"no training song is left: every one failed to read (the last: {self._last_failure})")
