@@ -180,6 +180,11 @@ class DataConfig:
     cache_subtype: str = "FLOAT"
 
     def __post_init__(self) -> None:
+        self.check_dataset_weights()
+
+    def check_dataset_weights(self) -> None:
+        """A :class:`VocalsepError` unless ``dataset_weights`` is empty or one finite weight > 0 per data set
+        (run at construction, and again by the sampler, since ``datasets`` may be set after it)."""
         w = self.dataset_weights
         if w and len(w) != len(self.datasets):
             raise VocalsepError(f"data.dataset_weights has {len(w)} value{'s'[:len(w) != 1]} for "

@@ -71,13 +71,10 @@ class PatchSampler:
 
     def _dataset_groups(self, data: DataConfig) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
         """((songs,) int: each song's index in ``data.datasets``, (data sets,) float64: their weights), from
-        ``data.dataset_weights`` (checked by DataConfig); (None, None) when none are given (every song equally
-        likely)."""
+        ``data.dataset_weights``; (None, None) when none are given (every song equally likely)."""
         if not data.dataset_weights:
             return None, None
-        if len(data.dataset_weights) != len(data.datasets):  # DataConfig checks it, unless changed since
-            raise VocalsepError(f"data.dataset_weights has {len(data.dataset_weights)} values for "
-                                f"{len(data.datasets)} data sets; give one per data set, or none")
+        data.check_dataset_weights()  # again: data.datasets may have been set since the config was made
         index = {str(Path(p)): i for i, p in enumerate(data.datasets)}  # as data.discover names a song's set
         missing = sorted({s.dataset for s in self.songs} - set(index))
         if missing:
