@@ -297,8 +297,28 @@ def test_init_starts_from_a_model_file(tmp_path, stems):
     assert len(w0) == len(w1) and all(np.array_equal(a, b) for a, b in zip(w0, w1))
     other = tiny_cfg([stems], steps=1, init=str(first))
     other.model.frames = 32
-    with pytest.raises(VocalsepError, match="differ"):
+    with pytest.raises(VocalsepError, match=r"differ from this config: frames 16 \(config: 32\);"):
         train(other, tmp_path / "c", progress=False)
+
+
+def test_cli_init_without_config_takes_the_model_files_network(tmp_path, stems):
+    """``vocalsep train --init FILE`` without --config fine-tunes FILE's network (here a tiny U-Net at 8192 Hz,
+    not the built-in 16384 Hz one), so a shipped model can be fine-tuned without knowing its config."""
+    from vocalsep.train import train
+
+    first = train(tiny_cfg([stems], steps=3), tmp_path / "a", progress=False)
+    out = tmp_path / "b"
+    r = CliRunner().invoke(main, ["train", "--init", str(first), "--data", str(stems), "--out", str(out),
+                                  "--steps", "0", "--batch-size", "2", "--workers", "0", "--validation", "singer_2"])
+    assert r.exit_code == 0, r.output
+    a, b = ModelFile.load(first), ModelFile.load(out / "model.vsep")
+    assert b.spectral.sample_rate == 8192 and b.model.frames == 16
+    assert (b.spectral, b.model) == (a.spectral, a.model)
+    assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights))
+    # with a config whose network differs, the error names what differs and the way out
+    r = CliRunner().invoke(main, ["train", "--init", str(first), "--data", str(stems), "--out", str(tmp_path / "c"),
+                                  "--config", "unet", "--steps", "0", "--workers", "0"])
+    assert r.exit_code != 0 and "sample_rate 8192 (config: 16384)" in r.output and "without --config" in r.output
 
 
 def test_config_extends_another(tmp_path):

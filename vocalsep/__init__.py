@@ -10,7 +10,7 @@ Heavy modules (TensorFlow, librosa) are imported only when they are needed.
 
 from .errors import VocalsepError
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 __all__ = ["Separator", "VocalsepError", "__version__"]
 
 

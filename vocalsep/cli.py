@@ -6,6 +6,7 @@ stderr and a non-zero exit.  Heavy imports happen inside the commands, so ``voca
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -204,7 +205,8 @@ def _log_to_stderr(level: int = 20) -> None:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--init", "init", type=click.Path(path_type=Path), default=None,
               help="Start from the weights of this model file (fine-tuning; e.g. the first shipped model, "
-                   "vocalsep/models/default.vsep).")
+                   "vocalsep/models/default.vsep).  Without --config, the STFT and network settings are "
+                   "taken from it (the rest: built-in defaults).")
 @click.option("--validation", multiple=True,
               help="Song name or name prefix to hold out for validation (repeatable; default: data.validation, "
                    "else data.validation_fraction of the songs).")
@@ -228,6 +230,13 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
         "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed,
                   "init": str(init) if init else None},
     }
+    if init is not None and config_path is None:
+        # fine-tuning without a config: the network the model file holds, not the built-in U-Net
+        from .model import ModelFile
+
+        start = ModelFile.load(init, weights=False)
+        overrides["spectral"] = dataclasses.asdict(start.spectral)
+        overrides["model"] = start.model.to_dict()
     cfg = load_config(config_path, overrides)
     final = run_training(cfg, out_dir, resume=resume, progress=progress)
     if not quiet:

@@ -44,6 +44,7 @@ import logging
 import math
 import time
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -246,8 +247,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     if t.init and not resume:
         start = ModelFile.load(t.init)
         if start.spectral != cfg.spectral or start.model != cfg.model:
-            raise VocalsepError(f"{t.init}: its spectral/model settings differ from this config; "
-                                "fine-tune with the same spectral and model sections")
+            theirs = {**asdict(start.spectral), **start.model.to_dict()}
+            ours = {**asdict(cfg.spectral), **cfg.model.to_dict()}
+            diff = ", ".join(f"{k} {theirs.get(k)!r} (config: {ours.get(k)!r})"
+                             for k in dict.fromkeys([*theirs, *ours]) if theirs.get(k) != ours.get(k))
+            raise VocalsepError(f"{t.init}: its spectral/model settings differ from this config: {diff}; "
+                                "fine-tune with the same spectral and model sections, or without --config")
         model.set_weights([w.astype(np.float32) for w in start.weights])
         log.info("starting from the weights of %s", t.init)
 
