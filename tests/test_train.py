@@ -297,7 +297,7 @@ def test_init_starts_from_a_model_file(tmp_path, stems):
     assert len(w0) == len(w1) and all(np.array_equal(a, b) for a, b in zip(w0, w1))
     other = tiny_cfg([stems], steps=1, init=str(first))
     other.model.frames = 32
-    with pytest.raises(VocalsepError, match=r"differ from this config: frames 16 \(config: 32\);"):
+    with pytest.raises(VocalsepError, match=r"differs from the config's: model.frames 16 \(config: 32\);"):
         train(other, tmp_path / "c", progress=False)
 
 
@@ -318,7 +318,12 @@ def test_cli_init_without_config_takes_the_model_files_network(tmp_path, stems):
     # with a config whose network differs, the error names what differs and the way out
     r = CliRunner().invoke(main, ["train", "--init", str(first), "--data", str(stems), "--out", str(tmp_path / "c"),
                                   "--config", "unet", "--steps", "0", "--workers", "0"])
-    assert r.exit_code != 0 and "sample_rate 8192 (config: 16384)" in r.output and "without --config" in r.output
+    assert r.exit_code != 0 and "spectral.sample_rate 8192 (config: 16384)" in r.output
+    assert "model.arch" not in r.output and not (tmp_path / "c").exists()  # refused before any work
+    # --resume without --config continues with the run's own settings (not the built-in ones)
+    r = CliRunner().invoke(main, ["train", "--resume", "--out", str(out), "--steps", "1"])
+    assert r.exit_code == 0, r.output
+    assert ModelFile.load(out / "model.vsep").spectral.sample_rate == 8192
 
 
 def test_config_extends_another(tmp_path):

@@ -202,7 +202,8 @@ def _log_to_stderr(level: int = 20) -> None:
 @click.option("--lr", type=float, default=None, help="Adam learning rate (default: train.learning_rate).")
 @click.option("--seed", type=int, default=None, help="Seed of initialisation and data (default: train.seed).")
 @click.option("--workers", type=int, default=None, help="Data worker processes (default: data.workers).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (without --config: "
+                                            "with the run's own OUT/config.yaml).")
 @click.option("--init", "init", type=click.Path(path_type=Path), default=None,
               help="Start from the weights of this model file (fine-tuning; e.g. the first shipped model, "
                    "vocalsep/models/default.vsep).  Without --config, the STFT and network settings are "
@@ -230,7 +231,9 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
         "train": {"batch_size": batch_size, "steps": steps, "learning_rate": lr, "seed": seed,
                   "init": str(init) if init else None},
     }
-    if init is not None and config_path is None:
+    if resume and config_path is None and (out_dir / "config.yaml").is_file():
+        config_path = out_dir / "config.yaml"  # the run's own settings, as it wrote them
+    elif init is not None and config_path is None:
         # fine-tuning without a config: the network the model file holds, not the built-in U-Net
         from .model import ModelFile
 

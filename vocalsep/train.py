@@ -182,6 +182,27 @@ def _check_resume_config(cfg: Config, out_dir: Path) -> None:
                             "resume with the same loss (or train into another --out)")
 
 
+def _check_init(cfg: Config) -> None:
+    """Fine-tuning (``train.init``) needs the model file's own network: VocalsepError naming each setting
+    that differs (the architecture alone when that differs), before any data is read."""
+    from .model import ModelFile
+
+    start = ModelFile.load(cfg.train.init, weights=False)
+    if start.spectral == cfg.spectral and start.model == cfg.model:
+        return
+    theirs = {f"spectral.{k}": v for k, v in asdict(start.spectral).items()}
+    ours = {f"spectral.{k}": v for k, v in asdict(cfg.spectral).items()}
+    if start.model.arch != cfg.model.arch:  # other settings classes: compare the names only
+        theirs["model.arch"], ours["model.arch"] = start.model.arch, cfg.model.arch
+    else:
+        theirs.update({f"model.{k}": v for k, v in start.model.to_dict().items()})
+        ours.update({f"model.{k}": v for k, v in cfg.model.to_dict().items()})
+    diff = ", ".join(f"{k} {theirs[k]!r} (config: {ours[k]!r})" for k in theirs if theirs[k] != ours[k])
+    raise VocalsepError(f"{cfg.train.init}: this model file's network differs from the config's: {diff}; "
+                        "fine-tune with the file's spectral and model settings (vocalsep train takes them "
+                        "from the file when no --config is given)")
+
+
 def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train the network of ``cfg.model`` on ``cfg.data``; returns the path of the final model file."""
     out_dir = Path(out_dir)
@@ -193,6 +214,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         _check_resume_config(cfg, out_dir)
     elif ckpt_path.exists():
         raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
+    if t.init and not resume:
+        _check_init(cfg)
     if t.batch_size < 1 or t.steps < 0:
         raise VocalsepError("train: batch_size must be >= 1 and steps >= 0")
     if t.weight_decay < 0:
@@ -246,13 +269,6 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
 
     if t.init and not resume:
         start = ModelFile.load(t.init)
-        if start.spectral != cfg.spectral or start.model != cfg.model:
-            theirs = {**asdict(start.spectral), **start.model.to_dict()}
-            ours = {**asdict(cfg.spectral), **cfg.model.to_dict()}
-            diff = ", ".join(f"{k} {theirs.get(k)!r} (config: {ours.get(k)!r})"
-                             for k in dict.fromkeys([*theirs, *ours]) if theirs.get(k) != ours.get(k))
-            raise VocalsepError(f"{t.init}: its spectral/model settings differ from this config: {diff}; "
-                                "fine-tune with the same spectral and model sections, or without --config")
         model.set_weights([w.astype(np.float32) for w in start.weights])
         log.info("starting from the weights of %s", t.init)
 
