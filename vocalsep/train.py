@@ -182,14 +182,15 @@ def _check_resume_config(cfg: Config, out_dir: Path) -> None:
                             "resume with the same loss (or train into another --out)")
 
 
-def _check_init(cfg: Config) -> None:
-    """Fine-tuning (``train.init``) needs the model file's own network: VocalsepError naming each setting
-    that differs (the architecture alone when that differs), before any data is read."""
+def _init_model(cfg: Config):
+    """The model file ``train.init`` that fine-tuning starts from, read once, before any data is read; it
+    needs the file's own network: VocalsepError naming each setting that differs (the architecture alone
+    when that differs)."""
     from .model import ModelFile
 
-    start = ModelFile.load(cfg.train.init, weights=False)
+    start = ModelFile.load(cfg.train.init)
     if start.spectral == cfg.spectral and start.model == cfg.model:
-        return
+        return start
     theirs = {f"spectral.{k}": v for k, v in asdict(start.spectral).items()}
     ours = {f"spectral.{k}": v for k, v in asdict(cfg.spectral).items()}
     if start.model.arch != cfg.model.arch:  # other settings classes: compare the names only
@@ -214,8 +215,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         _check_resume_config(cfg, out_dir)
     elif ckpt_path.exists():
         raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
-    if t.init and not resume:
-        _check_init(cfg)
+    start = _init_model(cfg) if t.init and not resume else None
     if t.batch_size < 1 or t.steps < 0:
         raise VocalsepError("train: batch_size must be >= 1 and steps >= 0")
     if t.weight_decay < 0:
@@ -267,8 +267,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     optimizer = make_optimizer(t, lr)
     optimizer.build(model.trainable_variables)
 
-    if t.init and not resume:
-        start = ModelFile.load(t.init)
+    if start is not None:
         model.set_weights([w.astype(np.float32) for w in start.weights])
         log.info("starting from the weights of %s", t.init)
 
