@@ -95,9 +95,10 @@ def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, fo
         print(f"{fold}: trained in {(time.time() - t0) / 60:.1f} min", flush=True)
 
 
-def score_model(model: Path | None, fold: str, jobs: int, variant: str = "base") -> dict:
+def score_model(model: Path | None, fold: str, jobs: int, variant: str = "base", mir1k_only: bool = False) -> dict:
     """Every figure of one model, scored as the ``fold`` it was trained in (which MIR-1K songs count as
-    unseen and as heard); ``variant``: a post-processing candidate of scripts/variants.py."""
+    unseen and as heard); ``variant``: a post-processing candidate of scripts/variants.py; ``mir1k_only``:
+    the two MIR-1K columns alone (where the other data sets are not at hand)."""
     from vocalsep import evaluate as ev
 
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -115,6 +116,8 @@ def score_model(model: Path | None, fold: str, jobs: int, variant: str = "base")
     for key, prefixes in (("unseen", unseen), ("heard", heard)):
         agg = ev.evaluate_mir1k(ev.select_tracks(mir1k, prefixes=prefixes), est, jobs=jobs)["aggregate"]
         out[key] = {t: {m: agg[t][m] for m in ("GNSDR", "GSIR", "GSAR")} for t in ("vocals", "accompaniment")}
+    if mir1k_only:
+        return out
     sets = {
         "previews": ev.select_tracks(ev.load_tracks(DATA / "musdb", "musdb", "train"), names=previews()),
         "sisec2011": ev.load_tracks(DATA / "sisec2011", "stems"),
@@ -137,10 +140,12 @@ def table(rows: list[tuple[str, dict]]) -> str:
         for fold in [f for f in FOLDS if f in scores] + (["mean"] if all(f in scores for f in FOLDS) else []):
             if fold == "mean":
                 s = {k: {t: {m: sum(scores[f][k][t][m] for f in FOLDS) / len(FOLDS) for m in (metric,)}
-                         for t in ("vocals", "accompaniment")} for k, metric in COLUMNS}
+                         for t in ("vocals", "accompaniment")} for k, metric in COLUMNS
+                     if all(k in scores[f] for f in FOLDS)}
             else:
                 s = scores[fold]
-            cells = [f"{s[k]['vocals'][m]:.2f} / {s[k]['accompaniment'][m]:.2f}" for k, m in COLUMNS]
+            cells = [f"{s[k]['vocals'][m]:.2f} / {s[k]['accompaniment'][m]:.2f}" if k in s else "-"
+                     for k, m in COLUMNS]
             lines.append(f"| {label} | {'**mean**' if fold == 'mean' else fold} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -166,6 +171,8 @@ def main() -> None:
                     help="score the mixture (floor) and the oracle ratio mask (ceiling) in both folds' roles")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--mir1k-only", action="store_true",
+                    help="score the two MIR-1K columns alone (where the other data sets are not at hand)")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -187,7 +194,8 @@ def main() -> None:
             for fold in folds:
                 if fold not in got:
                     t = time.time()
-                    got[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs, variant)
+                    got[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs, variant,
+                                            args.mir1k_only)
                     print(f"scored {name}/{fold} ({variant}) in {time.time() - t:.0f} s", flush=True)
                     path.write_text(json.dumps(scores, indent=1))
             rows.append((name if variant == "base" else f"{name}, {variant}", got))

@@ -8,7 +8,8 @@ import importlib.util
 
 from .errors import VocalsepError
 
-#: extra -> (what it is called in messages, the modules it brings)
+#: extra -> (what it is called in messages, the modules it brings; "train": with TensorFlow as Keras's
+#: backend, see :func:`training_modules`)
 EXTRAS = {
     "train": ("training", ("tensorflow", "keras")),
     "eval": ("evaluation", ("museval", "mir_eval")),
@@ -27,10 +28,41 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
     """VocalsepError ``WHAT: needs the <extra> extra: pip install "vocalsep[<extra>]"`` unless the extra's
     modules (or just ``modules`` of it) are installed."""
     name, default = EXTRAS[extra]
+    if extra == "train" and modules is None:
+        default = training_modules()
     missing = [m for m in (modules or default) if not installed(m)]
     if missing:
         raise VocalsepError(f'{what}: needs the {name} extra ({", ".join(missing)} not installed): '
                             f'pip install "vocalsep[{extra}]"')
+
+
+#: Keras backends that train (``KERAS_BACKEND``) -> the module each needs
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def keras_backend() -> str:
+    """The Keras backend that training and ``--backend keras`` run on: ``$KERAS_BACKEND`` (as Keras reads
+    it), else TensorFlow, which the ``train`` extra installs.  JAX and PyTorch train too (on a GPU where
+    only they are installed, say); only TensorFlow converts a network for LiteRT, so model files written on
+    another backend carry no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`).  An unknown
+    name is a VocalsepError."""
+    import os
+
+    name = os.environ.get("KERAS_BACKEND", "tensorflow") or "tensorflow"
+    if name not in BACKENDS:
+        raise VocalsepError(f"KERAS_BACKEND={name}: not a Keras backend vocalsep trains on ({', '.join(BACKENDS)})")
+    return name
+
+
+def training_modules() -> tuple[str, ...]:
+    """What training needs installed: Keras and its backend's module."""
+    return (BACKENDS[keras_backend()], "keras")
+
+
+def import_backend():
+    """Import Keras's backend before Keras: TensorFlow quietly (:func:`import_tensorflow`); another backend
+    needs nothing first.  Returns the TensorFlow module, or None on another backend."""
+    return import_tensorflow() if keras_backend() == "tensorflow" else None
 
 
 def import_tensorflow():

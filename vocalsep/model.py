@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import stat
 import zipfile
@@ -41,6 +42,7 @@ DEFAULT_MODEL = "default.vsep"
 #: what separates when no model is named: an ensemble of the default model and the same recipe trained with
 #: seed 1 (scripts/train_default.sh --seed 1); ``vocalsep separate --fast`` takes DEFAULT_MODEL alone
 SHIPPED_MODELS = (DEFAULT_MODEL, "default-seed1.vsep")
+_NO_LITERT_WARNED = False  # the warning of ModelFile.from_keras on another backend than TensorFlow: once
 #: bytes of a model file's config.json read at most
 CONFIG_LIMIT = 1 << 20
 
@@ -147,9 +149,21 @@ class ModelFile:
     def from_keras(cls, keras_model, spectral: SpectralConfig, model: ModelConfig, info: dict | None = None,
                    tflite: bool = True) -> "ModelFile":
         """The model file of ``keras_model`` (the network of ``model``), with its LiteRT conversion when
-        ``tflite`` (:func:`vocalsep.export.to_tflite`; imports TensorFlow)."""
+        ``tflite`` (:func:`vocalsep.export.to_tflite`; imports TensorFlow) and Keras runs on TensorFlow:
+        on another backend (:func:`vocalsep.extras.keras_backend`) the file has no ``model.tflite``, and
+        separation runs it on Keras (``scripts/add_litert.py`` adds the conversion where TensorFlow is)."""
+        import keras
+
         mf = cls(spectral, model, [np.asarray(w) for w in keras_model.get_weights()], None, dict(info or {}))
-        if tflite:
+        if tflite and keras.backend.backend() != "tensorflow":
+            global _NO_LITERT_WARNED
+            if not _NO_LITERT_WARNED:
+                _NO_LITERT_WARNED = True
+                logging.getLogger("vocalsep.model").warning(
+                    "Keras runs on %s: model files are written without their LiteRT conversion (separation runs "
+                    "them on Keras; scripts/add_litert.py adds it on a machine with TensorFlow)",
+                    keras.backend.backend())
+        elif tflite:
             from .export import to_tflite
 
             mf.tflite = to_tflite(keras_model, model)

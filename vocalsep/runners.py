@@ -23,7 +23,7 @@ import numpy as np
 
 from .audio import quiet_stderr
 from .errors import VocalsepError
-from .extras import import_tensorflow, require
+from .extras import import_backend, require
 from .model import ModelFile
 
 BACKENDS = ("auto", "litert", "keras")
@@ -41,7 +41,8 @@ class Runner(Protocol):
 
 
 class KerasRunner:
-    """Runs the Keras network of a model file (imports TensorFlow), ``batch`` patches per call, the last
+    """Runs the Keras network of a model file (on Keras's backend, TensorFlow unless ``$KERAS_BACKEND`` says
+    otherwise: :func:`vocalsep.extras.keras_backend`), ``batch`` patches per call, the last
     batch padded so that one traced shape serves every call."""
 
     name = "keras"
@@ -61,10 +62,13 @@ class KerasRunner:
         return runner
 
     def _setup(self, model, batch: int) -> None:
-        tf = import_tensorflow()
+        tf = import_backend()
         self.model = model
         self.batch = batch
-        self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        if tf is not None:
+            self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        else:  # JAX or PyTorch: Keras's own compiled inference (jit on JAX), on the weights as they are now
+            self._fn = self.model.predict_on_batch
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = []

@@ -54,6 +54,7 @@ from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
+from .steps import make_steps
 from .trainlog import LOG_FIELDS, RunLog  # noqa: F401  (LOG_FIELDS re-exported)
 
 log = logging.getLogger("vocalsep.train")
@@ -122,36 +123,6 @@ def make_optimizer(t, lr):
     opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=t.weight_decay)
     opt.exclude_from_weight_decay(var_names=[r"(^|/)(bias|gamma|beta)(:\d+)?$"])  # the whole name, or its last part
     return opt
-
-
-def make_steps(model, optimizer, batch_size: int, loss_fn=None):
-    """(train_step, eval_step), both tf.functions of (mixture, vocals, accompaniment) batches, the network's
-    input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network):
-    ``train_step`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
-    :meth:`~vocalsep.frontend.FrontEnd.training_loss`, (output, mixture, vocals, accompaniment) -> (batch,);
-    default :func:`vocalsep.frontend.l1_loss` of the vocals); ``eval_step`` (inference mode) returns its sum
-    over the batch."""
-    import tensorflow as tf
-
-    from .frontend import l1_loss
-
-    loss_fn = loss_fn or (lambda out, mix, voc, acc: l1_loss(out, mix, voc))
-    spec = tf.TensorSpec((batch_size,) + tuple(model.input_shape[1:]), tf.float32)
-    target = tf.TensorSpec((batch_size,) + tuple(model.output_shape[1:]), tf.float32)
-
-    @tf.function(input_signature=[spec, target, target])
-    def train_step(mix, voc, acc):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc, acc))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    @tf.function(reduce_retracing=True)
-    def eval_step(mix, voc, acc):
-        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc, acc))
-
-    return train_step, eval_step
 
 
 def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg, sample_rate: int | None = None
@@ -236,8 +207,10 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
     _write_config(cfg, out_dir / "config.yaml")
 
+    from .extras import import_backend
+
+    tf = import_backend()  # None on JAX or PyTorch
     import keras
-    import tensorflow as tf
 
     from .model import ModelFile, build_model, nonfinite
     from .runners import KerasRunner
@@ -249,7 +222,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     except ImportError:  # pragma: no cover
         pass
 
-    if t.threads > 0:
+    if t.threads > 0 and tf is None:
+        log.warning("train.threads: set on TensorFlow only; the %s backend takes its own", keras.backend.backend())
+    elif t.threads > 0:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(t.threads)
             tf.config.threading.set_inter_op_parallelism_threads(t.threads)

@@ -1,0 +1,90 @@
+"""The compiled training and evaluation steps of :func:`vocalsep.train.train`, per Keras backend: tf.functions
+on TensorFlow (the default), jit-compiled stateless calls on JAX (:func:`vocalsep.extras.keras_backend`)."""
+
+from __future__ import annotations
+
+from .errors import VocalsepError
+
+
+def make_steps(model, optimizer, batch_size: int, loss_fn=None):
+    """(train_step, eval_step), both compiled functions (tf.functions, or :func:`_jax_steps` on JAX) of
+    (mixture, vocals, accompaniment) batches, the network's
+    input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network):
+    ``train_step`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
+    :meth:`~vocalsep.frontend.FrontEnd.training_loss`, (output, mixture, vocals, accompaniment) -> (batch,);
+    default :func:`vocalsep.frontend.l1_loss` of the vocals); ``eval_step`` (inference mode) returns its sum
+    over the batch."""
+    import keras
+
+    from .frontend import l1_loss
+
+    loss_fn = loss_fn or (lambda out, mix, voc, acc: l1_loss(out, mix, voc))
+    if keras.backend.backend() == "jax":
+        return _jax_steps(model, optimizer, loss_fn)
+    if keras.backend.backend() != "tensorflow":
+        raise VocalsepError(f"train: the Keras backend {keras.backend.backend()!r} does not train here; "
+                            "use tensorflow or jax (KERAS_BACKEND)")
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((batch_size,) + tuple(model.input_shape[1:]), tf.float32)
+    target = tf.TensorSpec((batch_size,) + tuple(model.output_shape[1:]), tf.float32)
+
+    @tf.function(input_signature=[spec, target, target])
+    def train_step(mix, voc, acc):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc, acc))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(mix, voc, acc):
+        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc, acc))
+
+    return train_step, eval_step
+
+
+def _jax_steps(model, optimizer, loss_fn):
+    """:func:`make_steps` on Keras's JAX backend: the same loss and optimizer step, jit-compiled through the
+    model's stateless call (Keras's guide to JAX training loops); after each step the new values of the
+    weights, the non-trainable state (batch-norm statistics, dropout's RNG) and the optimizer's variables
+    are put back into the model's and optimizer's variables, so that checkpoints, validation and export
+    read them as on TensorFlow."""
+    import jax
+    from keras import ops
+
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+
+    def loss_of(trainable, non_trainable, mix, voc, acc):
+        out, non_trainable = model.stateless_call(trainable, non_trainable, mix, training=True)
+        return ops.mean(loss_fn(out, mix, voc, acc)), non_trainable
+
+    grad = jax.value_and_grad(loss_of, has_aux=True)
+
+    @jax.jit
+    def step(trainable, non_trainable, opt, mix, voc, acc):
+        (loss, non_trainable), grads = grad(trainable, non_trainable, mix, voc, acc)
+        trainable, opt = optimizer.stateless_apply(opt, grads, trainable)
+        return loss, (trainable, non_trainable, opt)
+
+    @jax.jit
+    def evaluate(trainable, non_trainable, mix, voc, acc):
+        out, _ = model.stateless_call(trainable, non_trainable, mix, training=False)
+        return ops.sum(loss_fn(out, mix, voc, acc))
+
+    def values(variables):
+        return [v.value for v in variables]
+
+    def train_step(mix, voc, acc):
+        loss, new = step(*map(values, groups), mix, voc, acc)
+        for variables, vals in zip(groups, new):
+            for v, x in zip(variables, vals):
+                v.assign(x)
+        return loss
+
+    def eval_step(mix, voc, acc):
+        return evaluate(values(groups[0]), values(groups[1]), mix, voc, acc)
+
+    return train_step, eval_step
