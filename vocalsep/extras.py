@@ -30,6 +30,10 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
     name, default = EXTRAS[extra]
     if extra == "train" and modules is None:
         default = training_modules()
+        backend = keras_backend()
+        if backend != "tensorflow" and not installed(BACKENDS[backend]):  # the extra would not bring it
+            raise VocalsepError(f"{what}: KERAS_BACKEND={backend} needs {BACKENDS[backend]}, which is not installed "
+                                "(install it, or unset KERAS_BACKEND to train on TensorFlow)")
     missing = [m for m in (modules or default) if not installed(m)]
     if missing:
         raise VocalsepError(f'{what}: needs the {name} extra ({", ".join(missing)} not installed): '
@@ -37,15 +41,15 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
 
 
 #: Keras backends that train (``KERAS_BACKEND``) -> the module each needs
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax"}
 
 
 def keras_backend() -> str:
     """The Keras backend that training and ``--backend keras`` run on: ``$KERAS_BACKEND`` (as Keras reads
-    it), else TensorFlow, which the ``train`` extra installs.  JAX and PyTorch train too (on a GPU where
-    only they are installed, say); only TensorFlow converts a network for LiteRT, so model files written on
-    another backend carry no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`).  An unknown
-    name is a VocalsepError."""
+    it), else TensorFlow, which the ``train`` extra installs.  JAX trains too (on a GPU where only JAX is
+    installed, say: docs/gpu.md); only TensorFlow converts a network for LiteRT, so model files written on
+    JAX carry no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`; scripts/add_litert.py adds
+    it).  Any other name is a VocalsepError."""
     import os
 
     name = os.environ.get("KERAS_BACKEND", "tensorflow") or "tensorflow"

@@ -21,8 +21,8 @@ def make_steps(model, optimizer, batch_size: int, loss_fn=None):
     loss_fn = loss_fn or (lambda out, mix, voc, acc: l1_loss(out, mix, voc))
     if keras.backend.backend() == "jax":
         return _jax_steps(model, optimizer, loss_fn)
-    if keras.backend.backend() != "tensorflow":
-        raise VocalsepError(f"train: the Keras backend {keras.backend.backend()!r} does not train here; "
+    if keras.backend.backend() != "tensorflow":  # (Keras was imported under another KERAS_BACKEND)
+        raise VocalsepError(f"train: Keras runs on {keras.backend.backend()!r}, which vocalsep does not train on; "
                             "use tensorflow or jax (KERAS_BACKEND)")
     import tensorflow as tf
 
