@@ -3,14 +3,17 @@
 
     python scripts/add_litert.py IN.vsep OUT.vsep
 
-Needs TensorFlow (the ``train`` extra).  OUT gets IN's settings, weights and info, and the network converted
-as training on TensorFlow converts it (:func:`vocalsep.export.to_tflite`), so that ``vocalsep separate``
-runs it in LiteRT.  OUT must not exist; IN is left as it is.
+Needs TensorFlow (the ``train`` extra); Keras runs on TensorFlow here whatever ``KERAS_BACKEND`` says.  OUT
+gets IN's settings, weights and info, and the network converted as training on TensorFlow converts it
+(:func:`vocalsep.export.to_tflite`), so that ``vocalsep separate`` runs it in LiteRT.  OUT must not exist
+(it is never replaced, not even when it appears during the conversion); IN is left as it is.  Errors are
+one line and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,26 +25,36 @@ def main() -> None:
     ap.add_argument("model", type=Path)
     ap.add_argument("out", type=Path)
     args = ap.parse_args()
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
     from vocalsep.errors import VocalsepError
-    from vocalsep.export import to_tflite
-    from vocalsep.extras import import_tensorflow
-    from vocalsep.model import ModelFile
+    from vocalsep.extras import import_tensorflow, require
 
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
     try:
         if args.out.exists():
             raise VocalsepError(f"{args.out}: exists; give a new file")
-        if args.out.resolve() == args.model.resolve():
-            raise VocalsepError(f"{args.out}: is the input; give a new file")
+        require("train", "scripts/add_litert.py", ("tensorflow", "keras"))
         import_tensorflow()
+        from vocalsep.export import to_tflite
+        from vocalsep.model import ModelFile
+
         mf = ModelFile.load(args.model)
         if mf.tflite is not None:
             print(f"{args.model}: has a LiteRT conversion already; written as it is")
         else:
             mf.tflite = to_tflite(mf.keras_model(), mf.model)
-        mf.save(args.out)
+        mf.save(tmp)
+        try:
+            os.link(tmp, args.out)  # fails if OUT appeared meanwhile: never replaced
+        except FileExistsError:
+            raise VocalsepError(f"{args.out}: exists; give a new file") from None
+        except OSError as e:
+            raise VocalsepError(f"{args.out}: cannot be written ({e.strerror})") from None
     except VocalsepError as e:
         raise SystemExit(f"error: {e}")
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"{args.out}: written")
 
 

@@ -172,7 +172,9 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--mir1k-only", action="store_true",
-                    help="score the two MIR-1K columns alone (where the other data sets are not at hand)")
+                    help="score the two MIR-1K columns alone (where the other data sets are not at hand); "
+                         "runs and folds only (not --model, --ensemble, --references); a later run without it "
+                         "scores such folds again in full")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -192,7 +194,8 @@ def main() -> None:
         for variant in args.variant or ["base"]:
             got = scores.setdefault(variant, {})
             for fold in folds:
-                if fold not in got:
+                partial = fold in got and any(k not in got[fold] for k, _ in COLUMNS)  # scored --mir1k-only
+                if fold not in got or (partial and not args.mir1k_only):
                     t = time.time()
                     got[fold] = score_model(args.runs / name / fold / "model.vsep", fold, args.jobs, variant,
                                             args.mir1k_only)

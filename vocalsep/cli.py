@@ -15,7 +15,7 @@ import click
 
 from . import __version__, outspec  # outspec: the output options' names (standard library only: --help stays light)
 from .errors import VocalsepError
-from .extras import import_backend, require
+from .extras import tensorflow_if_backend, require
 
 # exit codes
 EXIT_FAILED = 1      # a command failed, or some files of a batch did
@@ -145,7 +145,7 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
                             mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
     if backend == "keras":
         require("train", "the keras backend (--backend keras)")
-        import_backend()
+        tensorflow_if_backend()
     from .separate import Separator, collect_inputs, run_batch
 
     jobs = collect_inputs(inputs)
@@ -219,7 +219,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
     """Train a separation model; writes OUT/model.vsep (and OUT/best.vsep, the best on validation)."""
     require("train", "vocalsep train")
     progress = _output(quiet, verbose)
-    import_backend()
+    tensorflow_if_backend()
     from .config import load_config
     from .train import train as run_training
 
@@ -302,7 +302,7 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     progress = _output(quiet, verbose)  # songs left out of a data set are warned about on stderr
     if backend == "keras" and method == "model" and estimates is None:
         require("train", "the keras backend (--backend keras)")
-        import_backend()
+        tensorflow_if_backend()
     from . import evaluate as ev
     from .data import detect_kind
 

@@ -8,8 +8,8 @@ import importlib.util
 
 from .errors import VocalsepError
 
-#: extra -> (what it is called in messages, the modules it brings; "train": with TensorFlow as Keras's
-#: backend, see :func:`training_modules`)
+#: extra -> (what it is called in messages, the modules it brings; for "train", what it needs depends on
+#: Keras's backend: :func:`training_modules`)
 EXTRAS = {
     "train": ("training", ("tensorflow", "keras")),
     "eval": ("evaluation", ("museval", "mir_eval")),
@@ -26,46 +26,66 @@ def installed(module: str) -> bool:
 
 def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:
     """VocalsepError ``WHAT: needs the <extra> extra: pip install "vocalsep[<extra>]"`` unless the extra's
-    modules (or just ``modules`` of it) are installed."""
+    modules (or just ``modules`` of it) are installed.  For ``train`` on JAX (:func:`keras_backend`), which
+    the extra would not bring, the error names jax and keras instead."""
     name, default = EXTRAS[extra]
     if extra == "train" and modules is None:
         default = training_modules()
         backend = keras_backend()
-        if backend != "tensorflow" and not installed(BACKENDS[backend]):  # the extra would not bring it
-            raise VocalsepError(f"{what}: KERAS_BACKEND={backend} needs {BACKENDS[backend]}, which is not installed "
-                                "(install it, or unset KERAS_BACKEND to train on TensorFlow)")
+        if backend != "tensorflow" and not all(installed(m) for m in default):  # the extra would bring TensorFlow
+            raise VocalsepError(f"{what}: Keras on {backend} needs {' and '.join(default)} installed "
+                                "(install them, or set KERAS_BACKEND=tensorflow)")
     missing = [m for m in (modules or default) if not installed(m)]
     if missing:
         raise VocalsepError(f'{what}: needs the {name} extra ({", ".join(missing)} not installed): '
                             f'pip install "vocalsep[{extra}]"')
 
 
-#: Keras backends that train (``KERAS_BACKEND``) -> the module each needs
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax"}
+#: the Keras backends vocalsep trains and runs networks on -> the module each needs
+KERAS_BACKENDS = {"tensorflow": "tensorflow", "jax": "jax"}
 
 
 def keras_backend() -> str:
-    """The Keras backend that training and ``--backend keras`` run on: ``$KERAS_BACKEND`` (as Keras reads
-    it), else TensorFlow, which the ``train`` extra installs.  JAX trains too (on a GPU where only JAX is
-    installed, say: docs/gpu.md); only TensorFlow converts a network for LiteRT, so model files written on
-    JAX carry no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`; scripts/add_litert.py adds
-    it).  Any other name is a VocalsepError."""
+    """The Keras backend that training and ``--backend keras`` run on, resolved as Keras resolves it: the
+    imported Keras's own when Keras is imported already (it picks once, at import), else
+    ``$KERAS_BACKEND``, else the ``backend`` of ``$KERAS_HOME/keras.json`` (default ``~/.keras``), else
+    TensorFlow, which the ``train`` extra installs.  JAX trains too (on a GPU where only JAX is installed,
+    say: docs/gpu.md); only TensorFlow converts a network for LiteRT, so model files written on JAX carry
+    no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`; scripts/add_litert.py adds it).
+    Any other backend is a one-line VocalsepError."""
+    import json
     import os
+    import sys
+    from pathlib import Path
 
-    name = os.environ.get("KERAS_BACKEND", "tensorflow") or "tensorflow"
-    if name not in BACKENDS:
-        raise VocalsepError(f"KERAS_BACKEND={name}: not a Keras backend vocalsep trains on ({', '.join(BACKENDS)})")
+    imported = getattr(getattr(sys.modules.get("keras"), "backend", None), "backend", None)
+    if callable(imported):  # (sys.modules may hold None for a module hidden as not installed)
+        name = imported()
+        source = f"Keras runs on {name}"
+    else:
+        name = os.environ.get("KERAS_BACKEND", "")
+        source = f"KERAS_BACKEND={name}"
+        if not name:
+            home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+            try:
+                name = str(json.loads((home / "keras.json").read_text()).get("backend", ""))
+                source = f"{home / 'keras.json'}: backend {name}"
+            except (OSError, ValueError, AttributeError):
+                name = ""
+        name = name or "tensorflow"
+    if name not in KERAS_BACKENDS:
+        raise VocalsepError(f"{source}: not a Keras backend vocalsep runs on ({', '.join(KERAS_BACKENDS)})")
     return name
 
 
 def training_modules() -> tuple[str, ...]:
-    """What training needs installed: Keras and its backend's module."""
-    return (BACKENDS[keras_backend()], "keras")
+    """What training (and ``--backend keras``) needs installed: Keras and its backend's module."""
+    return (KERAS_BACKENDS[keras_backend()], "keras")
 
 
-def import_backend():
-    """Import Keras's backend before Keras: TensorFlow quietly (:func:`import_tensorflow`); another backend
-    needs nothing first.  Returns the TensorFlow module, or None on another backend."""
+def tensorflow_if_backend():
+    """The TensorFlow module, imported quietly (:func:`import_tensorflow`), when Keras runs on TensorFlow;
+    None on JAX, whose Keras needs nothing imported first."""
     return import_tensorflow() if keras_backend() == "tensorflow" else None
 
 

@@ -6,7 +6,8 @@ to vocal masks of the same shape in [0, 1]; for a waveform one mixtures (n, inpu
 (n, output_samples, 1).  Its ``name`` says which runtime it is.
 
 ``LiteRunner``   the model file's LiteRT flatbuffer under XNNPACK (no TensorFlow import; the default).
-``KerasRunner``  the Keras network rebuilt from the model file's weights (imports TensorFlow), or a network in
+``KerasRunner``  the Keras network rebuilt from the model file's weights (on Keras's backend: TensorFlow, or JAX
+                 where Keras runs on it), or a network in
                  memory (training's validation, :meth:`KerasRunner.for_model`).
 
 :func:`make_runner` chooses: ``auto`` takes LiteRT when the file has a LiteRT model and the runtime imports,
@@ -23,7 +24,7 @@ import numpy as np
 
 from .audio import quiet_stderr
 from .errors import VocalsepError
-from .extras import import_backend, require
+from .extras import tensorflow_if_backend, require
 from .model import ModelFile
 
 BACKENDS = ("auto", "litert", "keras")
@@ -62,12 +63,12 @@ class KerasRunner:
         return runner
 
     def _setup(self, model, batch: int) -> None:
-        tf = import_backend()
+        tf = tensorflow_if_backend()
         self.model = model
         self.batch = batch
         if tf is not None:
             self._fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        else:  # JAX or PyTorch: Keras's own compiled inference (jit on JAX), on the weights as they are now
+        else:  # JAX: Keras's own compiled inference (jit), on the weights as they are now
             self._fn = self.model.predict_on_batch
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

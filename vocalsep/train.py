@@ -8,7 +8,7 @@ on streamed patches, with checkpoints, resume and validation.
                       the step, written atomically every ``train.checkpoint_every`` steps, on Ctrl-C or
                       SIGTERM and at the end; ``resume=True`` continues from it at the same step
     log.csv           step, loss (mean since the previous row), lr, val_loss, time (s of training), val_sdr
-    tb/               TensorBoard scalars (loss, lr, val_loss, val_sdr)
+    tb/               TensorBoard scalars (loss, lr, val_loss, val_sdr); on TensorFlow only
     best.vsep         the model with the lowest validation loss so far
     model.vsep        the final model (also written on Ctrl-C or SIGTERM)
     step-NNNNNN.vsep  the model every ``train.snapshot_every`` steps, when that is > 0
@@ -207,9 +207,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
     _write_config(cfg, out_dir / "config.yaml")
 
-    from .extras import import_backend
+    from .extras import tensorflow_if_backend
 
-    tf = import_backend()  # None on JAX or PyTorch
+    tf = tensorflow_if_backend()  # None on JAX
     import keras
 
     from .model import ModelFile, build_model, nonfinite
@@ -277,7 +277,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate, "loss": t.loss,
-                "weight_decay": t.weight_decay}
+                "weight_decay": t.weight_decay, "keras_backend": keras.backend.backend()}
 
     def check_finite() -> None:
         bad = nonfinite(model.get_weights())

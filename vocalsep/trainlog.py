@@ -28,6 +28,12 @@ class RunLog:
         self._f = open(self.path, "a", newline="")
         self._w = csv.DictWriter(self._f, LOG_FIELDS)
         self._tb = None
+        from .extras import keras_backend
+
+        if keras_backend() != "tensorflow":  # TensorBoard's writer is TensorFlow's: log.csv alone there
+            log.info("%s: no TensorBoard log on Keras's %s backend (log.csv has the same figures)", out_dir / "tb",
+                     keras_backend())
+            return
         try:
             import tensorflow as tf
 
