@@ -42,8 +42,8 @@ class Runner(Protocol):
 
 
 class KerasRunner:
-    """Runs the Keras network of a model file (on Keras's backend, TensorFlow unless ``$KERAS_BACKEND`` says
-    otherwise: :func:`vocalsep.extras.keras_backend`), ``batch`` patches per call, the last
+    """Runs the Keras network of a model file (on Keras's backend, :func:`vocalsep.extras.keras_backend`:
+    TensorFlow unless Keras is set to JAX), ``batch`` patches per call, the last
     batch padded so that one traced shape serves every call."""
 
     name = "keras"
