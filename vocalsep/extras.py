@@ -9,7 +9,7 @@ import importlib.util
 from .errors import VocalsepError
 
 #: extra -> (what it is called in messages, the modules it brings; for "train", what it needs depends on
-#: Keras's backend: :func:`training_modules`)
+#: Keras's backend: :func:`require`)
 EXTRAS = {
     "train": ("training", ("tensorflow", "keras")),
     "eval": ("evaluation", ("museval", "mir_eval")),
@@ -30,8 +30,8 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
     the extra would not bring, the error names jax and keras instead."""
     name, default = EXTRAS[extra]
     if extra == "train" and modules is None:
-        default = training_modules()
         backend = keras_backend()
+        default = (backend, "keras")  # Keras and its backend's module (named as the backend)
         if backend != "tensorflow" and not all(installed(m) for m in default):  # the extra would bring TensorFlow
             raise VocalsepError(f"{what}: Keras on {backend} needs {' and '.join(default)} installed "
                                 "(install them, or set KERAS_BACKEND=tensorflow)")
@@ -41,8 +41,8 @@ def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> No
                             f'pip install "vocalsep[{extra}]"')
 
 
-#: the Keras backends vocalsep trains and runs networks on -> the module each needs
-KERAS_BACKENDS = {"tensorflow": "tensorflow", "jax": "jax"}
+#: the Keras backends vocalsep trains and runs networks on (each the name of the module it needs)
+KERAS_BACKENDS = ("tensorflow", "jax")
 
 
 def keras_backend() -> str:
@@ -76,11 +76,6 @@ def keras_backend() -> str:
     if name not in KERAS_BACKENDS:
         raise VocalsepError(f"{source}: not a Keras backend vocalsep runs on ({', '.join(KERAS_BACKENDS)})")
     return name
-
-
-def training_modules() -> tuple[str, ...]:
-    """What training (and ``--backend keras``) needs installed: Keras and its backend's module."""
-    return (KERAS_BACKENDS[keras_backend()], "keras")
 
 
 def tensorflow_if_backend():

@@ -14,6 +14,7 @@ run a network are in :mod:`vocalsep.runners`.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -42,7 +43,6 @@ DEFAULT_MODEL = "default.vsep"
 #: what separates when no model is named: an ensemble of the default model and the same recipe trained with
 #: seed 1 (scripts/train_default.sh --seed 1); ``vocalsep separate --fast`` takes DEFAULT_MODEL alone
 SHIPPED_MODELS = (DEFAULT_MODEL, "default-seed1.vsep")
-_NO_LITERT_WARNED = False  # the warning of ModelFile.from_keras on another backend than TensorFlow: once
 #: bytes of a model file's config.json read at most
 CONFIG_LIMIT = 1 << 20
 
@@ -156,13 +156,7 @@ class ModelFile:
 
         mf = cls(spectral, model, [np.asarray(w) for w in keras_model.get_weights()], None, dict(info or {}))
         if tflite and keras.backend.backend() != "tensorflow":
-            global _NO_LITERT_WARNED
-            if not _NO_LITERT_WARNED:
-                _NO_LITERT_WARNED = True
-                logging.getLogger("vocalsep.model").warning(
-                    "Keras runs on %s: model files are written without their LiteRT conversion (separation runs "
-                    "them on Keras; scripts/add_litert.py adds it on a machine with TensorFlow)",
-                    keras.backend.backend())
+            _warn_no_litert(keras.backend.backend())
         elif tflite:
             from .export import to_tflite
 
@@ -205,6 +199,14 @@ def abstract_weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:
 def _misfit(path, got: list, want: list) -> VocalsepError:
     return VocalsepError(f"{path}: weights.npz does not fit the network of its config.json "
                          f"({len(got)} arrays, expected {len(want)} of the network's shapes)")
+
+
+@functools.cache
+def _warn_no_litert(backend: str) -> None:
+    """The warning of :meth:`ModelFile.from_keras` on a backend that cannot convert for LiteRT, once."""
+    logging.getLogger("vocalsep.model").warning(
+        "Keras runs on %s: model files are written without their LiteRT conversion (separation runs them on "
+        "Keras; scripts/add_litert.py adds it on a machine with TensorFlow)", backend)
 
 
 def build_model_check(cfg: ModelConfig) -> None:

@@ -19,10 +19,11 @@ def make_steps(model, optimizer, batch_size: int, loss_fn=None):
     from .frontend import l1_loss
 
     loss_fn = loss_fn or (lambda out, mix, voc, acc: l1_loss(out, mix, voc))
-    if keras.backend.backend() == "jax":
+    backend = keras.backend.backend()
+    if backend == "jax":
         return _jax_steps(model, optimizer, loss_fn)
-    if keras.backend.backend() != "tensorflow":  # (Keras was imported under another KERAS_BACKEND)
-        raise VocalsepError(f"train: Keras runs on {keras.backend.backend()!r}, which vocalsep does not train on; "
+    if backend != "tensorflow":  # (Keras was imported under another KERAS_BACKEND)
+        raise VocalsepError(f"train: Keras runs on {backend!r}, which vocalsep does not train on; "
                             "use tensorflow or jax (KERAS_BACKEND)")
     import tensorflow as tf
 

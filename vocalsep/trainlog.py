@@ -30,9 +30,10 @@ class RunLog:
         self._tb = None
         from .extras import keras_backend
 
-        if keras_backend() != "tensorflow":  # TensorBoard's writer is TensorFlow's: log.csv alone there
+        backend = keras_backend()
+        if backend != "tensorflow":  # TensorBoard's writer is TensorFlow's: log.csv alone there
             log.info("%s: no TensorBoard log on Keras's %s backend (log.csv has the same figures)", out_dir / "tb",
-                     keras_backend())
+                     backend)
             return
         try:
             import tensorflow as tf
