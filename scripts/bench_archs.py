@@ -47,7 +47,7 @@ def step_seconds(cfg, model, steps: int) -> float:
 
     bs = cfg.train.batch_size
     fe = for_model(cfg.spectral, cfg.model)
-    step, _ = make_steps(model, make_optimizer(cfg.train, 1e-4), bs, fe.training_loss(cfg.train.loss))
+    step = make_steps(model, make_optimizer(cfg.train, 1e-4), bs, fe.training_loss(cfg.train.loss)).train
     rng = np.random.default_rng(0)
     x = rng.random((bs,) + tuple(model.input_shape[1:])).astype(np.float32)
     y = (rng.random((bs,) + tuple(model.output_shape[1:])) * 0.5).astype(np.float32)

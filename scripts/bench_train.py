@@ -73,7 +73,7 @@ def bench_steps(cfg, sampler, steps: int) -> None:
     keras.utils.set_random_seed(0)
     model = build_model(cfg.model)
     opt = make_optimizer(cfg.train, cfg.train.learning_rate)
-    step, _ = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss))
+    step = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss)).train
     mix, voc, acc = sampler.batch(np.random.default_rng(0), bs)
     t = time.perf_counter()
     step(mix, voc, acc)

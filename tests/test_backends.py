@@ -73,6 +73,13 @@ def test_a_model_trained_on_jax_separates_as_litert_after_add_litert(tmp_path, s
     mf = ModelFile.load(jax_file)
     assert mf.tflite is None and mf.info["steps"] == 4 and mf.info["keras_backend"] == "jax"
     assert not (tmp_path / "run" / "tb").exists()
+    # the JAX steps carry the values between them and write them back only to save: what was saved is the
+    # last step's, the optimizer's own step count included (0 if the write-back were lost), and the model
+    # file holds the checkpoint's weights (rounded to float16)
+    with np.load(tmp_path / "run" / "checkpoint.npz") as z:
+        assert int(z["opt_0"]) == 4  # adam/iteration
+        saved = [z[k].astype(np.float16) for k in z.files if k.startswith("model_")]  # (+ the RNG's state)
+    assert all(any(c.shape == w.shape and np.array_equal(c, w) for c in saved) for w in mf.weights)
 
     out = tmp_path / "converted.vsep"
     script = [sys.executable, str(ROOT / "scripts" / "add_litert.py"), str(jax_file), str(out)]
@@ -119,8 +126,9 @@ z = np.load(sys.argv[2])
 model = build_model(cfg.model)
 model.set_weights([z[f"w{i}"] for i in range(len(model.get_weights()))])
 lr = keras.optimizers.schedules.CosineDecay(0.01, 3, alpha=0.1)
-step = make_steps(model, make_optimizer(cfg.train, lr), 4)[0]
-losses = [float(step(z["mix"], z["voc"], z["acc"])) for _ in range(3)]
+steps = make_steps(model, make_optimizer(cfg.train, lr), 4)
+losses = [float(steps.train(z["mix"], z["voc"], z["acc"])) for _ in range(3)]
+steps.sync()
 np.savez(sys.argv[3], losses=np.array(losses), *model.get_weights())
 """
 

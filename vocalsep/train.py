@@ -255,7 +255,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     last_sdr = meta.get("val_sdr")
     elapsed0 = float(meta.get("elapsed", 0.0))
 
-    train_step, eval_step = make_steps(model, optimizer, t.batch_size, loss_fn)
+    train_step, eval_step, sync = make_steps(model, optimizer, t.batch_size, loss_fn)
 
     def validate() -> float | None:
         if len(val_mix) == 0:
@@ -271,6 +271,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     def validate_sdr() -> float | None:
         if not val_audio:
             return None
+        sync()
         return float(np.mean([song_sdr(predict, m, v, cfg.spectral, cfg.model, sr) for _, m, v, sr in val_audio]))
 
     def info(val: float | None) -> dict:
@@ -280,6 +281,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                 "weight_decay": t.weight_decay, "keras_backend": keras.backend.backend()}
 
     def check_finite() -> None:
+        sync()  # every save and checkpoint comes through here: the Keras variables hold the latest values
         bad = nonfinite(model.get_weights())
         if bad:
             raise VocalsepError(f"training diverged by step {step}: {bad} of {len(model.get_weights())} weight arrays "
@@ -314,7 +316,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                     data_error = e
                     break
                 loss = float(train_step(mix, voc, acc))
-                step = int(optimizer.iterations.numpy())
+                step += 1  # (the optimizer's own count is written back on JAX only at a sync)
                 if not math.isfinite(loss):
                     raise VocalsepError(f"training diverged at step {step} (loss {loss}); lower --lr")
                 losses.append(loss)
