@@ -73,11 +73,13 @@ def test_a_model_trained_on_jax_separates_as_litert_after_add_litert(tmp_path, s
     mf = ModelFile.load(jax_file)
     assert mf.tflite is None and mf.info["steps"] == 4 and mf.info["keras_backend"] == "jax"
     assert not (tmp_path / "run" / "tb").exists()
-    # the JAX steps carry the values between them and write them back only to save: what was saved is the
-    # last step's, the optimizer's own step count included (0 if the write-back were lost), and the model
-    # file holds the checkpoint's weights (rounded to float16)
+    # the JAX steps carry the values between them and write them back only to save: the checkpoint holds
+    # the values after the last step (the optimizer's own step count 4 and Adam's moments, both 0 if the
+    # write-back were lost), and the model file holds the checkpoint's weights (rounded to float16)
     with np.load(tmp_path / "run" / "checkpoint.npz") as z:
         assert int(z["opt_0"]) == 4  # adam/iteration
+        moments = [z[k] for k in z.files if k.startswith("opt_") and z[k].size > 1]
+        assert sum(np.any(m != 0) for m in moments) > len(moments) // 2
         saved = [z[k].astype(np.float16) for k in z.files if k.startswith("model_")]  # (+ the RNG's state)
     assert all(any(c.shape == w.shape and np.array_equal(c, w) for c in saved) for w in mf.weights)
 

@@ -11,9 +11,10 @@ from .errors import VocalsepError
 class Steps(NamedTuple):
     """What :func:`make_steps` returns: ``train`` and ``evaluate`` (see there), and ``sync()``, which puts
     the latest values into the model's and the optimizer's Keras variables.  Call it before anything reads
-    those (``get_weights``, saving, a checkpoint, a Keras runner): on JAX the steps carry the values between
-    them and write them back only then; on TensorFlow the steps update the variables in place and ``sync``
-    does nothing."""
+    those (``get_weights``, saving, a checkpoint, a Keras runner) and before anything writes them
+    (``set_weights``, loading a checkpoint), or the next step would carry on from, and a later sync write
+    over, the values it holds: on JAX the steps carry the values between them and write them back only at a
+    sync; on TensorFlow the steps update the variables in place and ``sync`` does nothing."""
 
     train: Callable
     evaluate: Callable
@@ -21,12 +22,12 @@ class Steps(NamedTuple):
 
 
 def make_steps(model, optimizer, batch_size: int, loss_fn=None) -> Steps:
-    """:class:`Steps` (train, evaluate, sync): compiled functions (tf.functions, or :func:`_jax_steps` on
-    JAX) of (mixture, vocals, accompaniment) batches, the network's
+    """:class:`Steps` (train, evaluate, sync).  ``train`` and ``evaluate`` are compiled functions
+    (tf.functions, or :func:`_jax_steps` on JAX) of (mixture, vocals, accompaniment) batches, the network's
     input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network):
-    ``train_step`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
+    ``train`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
     :meth:`~vocalsep.frontend.FrontEnd.training_loss`, (output, mixture, vocals, accompaniment) -> (batch,);
-    default :func:`vocalsep.frontend.l1_loss` of the vocals); ``eval_step`` (inference mode) returns its sum
+    default :func:`vocalsep.frontend.l1_loss` of the vocals); ``evaluate`` (inference mode) returns its sum
     over the batch."""
     import keras
 
@@ -63,9 +64,10 @@ def _jax_steps(model, optimizer, loss_fn):
     """:func:`make_steps` on Keras's JAX backend: the same loss and optimizer step, jit-compiled through the
     model's stateless call (Keras's guide to JAX training loops).  The values (the weights, the non-trainable
     state: batch-norm statistics and dropout's RNG, and the optimizer's variables) pass from one step to the
-    next as JAX arrays; ``sync`` puts them back into the model's and optimizer's variables, so that
-    checkpoints, validation and export read them as on TensorFlow.  (Writing them back after every step cost
-    a read and an assignment in Python per variable per step: 548 variables for the attention U-Net.)"""
+    next as JAX arrays, and ``evaluate`` reads them there; ``sync`` puts them back into the model's and
+    optimizer's variables, so that checkpoints, a Keras runner and export read them as on TensorFlow.
+    (Writing them back after every step cost a read and an assignment in Python per variable per step: 548
+    variables for the attention U-Net.)"""
     import jax
     from keras import ops
 
@@ -90,12 +92,10 @@ def _jax_steps(model, optimizer, loss_fn):
         out, _ = model.stateless_call(trainable, non_trainable, mix, training=False)
         return ops.sum(loss_fn(out, mix, voc, acc))
 
-    held: list = [None]  # the values since the last sync, or None: the Keras variables hold the latest
+    held: list = [None]  # the values the steps made since the last sync (None: the Keras variables hold them)
 
     def current():
-        if held[0] is None:
-            held[0] = tuple([v.value for v in variables] for variables in groups)
-        return held[0]
+        return held[0] if held[0] is not None else tuple([v.value for v in variables] for variables in groups)
 
     def train_step(mix, voc, acc):
         loss, held[0] = step(*current(), mix, voc, acc)

@@ -343,6 +343,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     except KeyboardInterrupt:
         interrupted = True
         bar.close()
+        sync()  # a step may have finished after the count was taken (on JAX, while the loss was awaited)
+        step = int(optimizer.iterations.numpy())
         log.warning("interrupted at step %d: saving a checkpoint and the model", step)
     finally:
         stream.close()
