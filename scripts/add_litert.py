@@ -27,6 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
+    from vocalsep.atomic import publish_new
     from vocalsep.errors import VocalsepError
     from vocalsep.extras import import_tensorflow, require
 
@@ -46,7 +47,7 @@ def main() -> None:
             mf.tflite = to_tflite(mf.keras_model(), mf.model)
         mf.save(tmp)
         try:
-            os.link(tmp, args.out)  # fails if OUT appeared meanwhile: never replaced
+            publish_new(tmp, args.out)  # never over OUT, also if it appeared meanwhile
         except FileExistsError:
             raise VocalsepError(f"{args.out}: exists; give a new file") from None
         except OSError as e:

@@ -232,6 +232,27 @@ def test_clear_stale_removes_only_dead_writers_parts(tmp_path):
     assert {n: (tmp_path / n).exists() for n in names} == names
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_publish_new_never_replaces_a_file(tmp_path, monkeypatch, hard_links):
+    """atomic.publish_new: a new name gets the file (normal permissions, the temporary gone); an existing
+    one is left as it is (FileExistsError, the temporary kept for its writer to remove), also on a file
+    system without hard links."""
+    if not hard_links:
+        def no_link(*a, **k):
+            raise OSError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    tmp = atomic.temporary_beside(tmp_path / "a.bin")
+    tmp.write_bytes(b"new")
+    atomic.publish_new(tmp, tmp_path / "a.bin")
+    assert (tmp_path / "a.bin").read_bytes() == b"new" and not tmp.exists()
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~atomic._umask()
+    tmp = atomic.temporary_beside(tmp_path / "a.bin")
+    tmp.write_bytes(b"newer")
+    with pytest.raises(FileExistsError):
+        atomic.publish_new(tmp, tmp_path / "a.bin")
+    assert (tmp_path / "a.bin").read_bytes() == b"new" and tmp.read_bytes() == b"newer"
+
+
 WRITE_LIMIT = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

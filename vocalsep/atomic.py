@@ -93,6 +93,23 @@ def publish(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def publish_new(tmp: str | Path, path: str | Path) -> None:
+    """:func:`publish`, but never over an existing file: FileExistsError if ``path`` exists, also when it
+    appeared while ``tmp`` was written (a hard link, which fails on an existing name; on a file system
+    without hard links, checked, then renamed)."""
+    normal_mode(tmp)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """``with atomic_path(p) as tmp: write(tmp)``: on success ``tmp`` becomes ``p``; on any error it is removed."""

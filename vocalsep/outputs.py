@@ -293,17 +293,10 @@ def _rename(tmp: Path, target: Path, replace: bool) -> None:
     if replace:
         atomic.publish(tmp, target)
         return
-    atomic.normal_mode(tmp)
     try:
-        os.link(tmp, target)
+        atomic.publish_new(tmp, target)
     except FileExistsError:
         raise VocalsepError(f"{target}: appeared while this run was writing it; left as it is") from None
-    except OSError:  # a file system without hard links: check, then rename
-        if os.path.lexists(target):
-            raise VocalsepError(f"{target}: appeared while this run was writing it; left as it is") from None
-        os.replace(tmp, target)
-        return
-    os.unlink(tmp)
 
 
 def claim(folder: str | Path, names: list[str], overwrite: bool = False, about: dict | None = None) -> Claim:
