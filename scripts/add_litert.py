@@ -27,11 +27,11 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
-    from vocalsep.atomic import publish_new
+    from vocalsep.atomic import publish_new, temporary_beside
     from vocalsep.errors import VocalsepError
     from vocalsep.extras import import_tensorflow, require
 
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp = None
     try:
         if args.out.exists():
             raise VocalsepError(f"{args.out}: exists; give a new file")
@@ -45,8 +45,9 @@ def main() -> None:
             print(f"{args.model}: has a LiteRT conversion already; written as it is")
         else:
             mf.tflite = to_tflite(mf.keras_model(), mf.model)
-        mf.save(tmp)
         try:
+            tmp = temporary_beside(args.out)  # this run's own name: nobody else's file is written or removed
+            mf.save(tmp)
             publish_new(tmp, args.out)  # never over OUT, also if it appeared meanwhile
         except FileExistsError:
             raise VocalsepError(f"{args.out}: exists; give a new file") from None
@@ -55,7 +56,8 @@ def main() -> None:
     except VocalsepError as e:
         raise SystemExit(f"error: {e}")
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     print(f"{args.out}: written")
 
 

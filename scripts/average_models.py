@@ -12,7 +12,9 @@ in float16 as every model file is).  The running statistics are averaged, not me
 an approximation that holds for snapshots close in weights, as those of one run's low-learning-rate end are.
 
 Needs TensorFlow (the ``train`` extra) for the LiteRT conversion.  OUT must not exist; it gets the first
-input's info, with the averaged files named under ``averaged``.  Errors are one line and exit 1.
+input's info less its per-weights figures (steps, validation loss and SDR), with the averaged files and
+their steps under ``averaged``; models of runs with different seeds are averaged with a warning (their units
+need not line up).  Errors are one line and exit 1.
 """
 
 from __future__ import annotations
@@ -27,18 +29,30 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+#: training's figures in a model file's info that describe one set of weights, not their average
+PER_WEIGHTS = ("steps", "val_loss", "best_val_loss", "val_sdr")
+
+
 def average_weights(files) -> list[np.ndarray]:
-    """The element-wise mean of the ``weights`` of ``files`` (ModelFile objects of the same settings), in
-    float32: one array per weight, of that weight's shape.  Raises VocalsepError if their settings differ."""
+    """The element-wise mean of the ``weights`` of ``files`` (ModelFile objects of the same settings and
+    weight shapes), in float32: one array per weight, of that weight's shape.  Raises VocalsepError if their
+    settings or shapes differ, or a file is given twice."""
     from dataclasses import asdict
 
     from vocalsep.errors import VocalsepError
 
     first = files[0]
-    for f in files[1:]:
+    seen = set()
+    for f in files:
+        key = Path(f.path).resolve()
+        if key in seen:
+            raise VocalsepError(f"{f.path}: given twice; each snapshot counts once")
+        seen.add(key)
         if f.model.to_dict() != first.model.to_dict() or asdict(f.spectral) != asdict(first.spectral):
             raise VocalsepError(f"{f.path}: its settings differ from {first.path}'s; only snapshots of one "
                                 "network can be averaged")
+        if [w.shape for w in f.weights] != [w.shape for w in first.weights]:
+            raise VocalsepError(f"{f.path}: its weight arrays differ in number or shape from {first.path}'s")
     return [np.mean([f.weights[i].astype(np.float32) for f in files], axis=0) for i in range(len(first.weights))]
 
 
@@ -49,11 +63,11 @@ def main() -> None:
     *inputs, out = args.models
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
-    from vocalsep.atomic import publish_new
+    from vocalsep.atomic import publish_new, temporary_beside
     from vocalsep.errors import VocalsepError
     from vocalsep.extras import import_tensorflow, require
 
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = None
     try:
         if len(inputs) < 2:
             raise VocalsepError("give two or more model files to average, then the output file")
@@ -66,11 +80,17 @@ def main() -> None:
 
         files = [ModelFile.load(p) for p in inputs]
         mean = average_weights(files)
-        info = dict(files[0].info, averaged=[str(p) for p in inputs])
+        seeds = {f.info.get("seed") for f in files}
+        if len(seeds) > 1:  # independent runs' units do not line up: their average is rarely a network
+            print(f"warning: the models come from runs of different seeds ({sorted(map(str, seeds))}); "
+                  "averaging is meant for snapshots of one run", file=sys.stderr)
+        info = {k: v for k, v in files[0].info.items() if k not in PER_WEIGHTS}
+        info["averaged"] = [f"{p} (step {f.info.get('steps', '?')})" for p, f in zip(inputs, files)]
         mf = ModelFile(files[0].spectral, files[0].model, mean, None, info)
         mf.tflite = to_tflite(mf.keras_model(), mf.model)
-        mf.save(tmp)
         try:
+            tmp = temporary_beside(out)  # this run's own name: nobody else's file is written or removed
+            mf.save(tmp)
             publish_new(tmp, out)  # never over OUT, also if it appeared meanwhile
         except FileExistsError:
             raise VocalsepError(f"{out}: exists; give a new file") from None
@@ -79,7 +99,8 @@ def main() -> None:
     except VocalsepError as e:
         raise SystemExit(f"error: {e}")
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     print(f"{out}: written, the mean of {len(inputs)} models")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from vocalsep.model import ModelFile, build_model
 
-from .conftest import save_tiny_model
+from .conftest import save_tiny_model, tiny_configs
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "average_models.py"
 
@@ -20,20 +20,47 @@ def run(*args) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_the_average_separates_as_a_network_of_the_mean_weights(tiny_model, tmp_path):
+def save_trained_looking(path: Path, seed: int, **changes) -> Path:
+    """A tiny U-Net as :func:`save_tiny_model` makes it, with its batch norms' weights and running statistics
+    and its biases drawn as after training (differently for each seed), so that an average that skipped
+    them would show."""
+    import dataclasses
+
+    import keras
+
+    from .test_archs import randomise_normalisation
+
+    keras.utils.set_random_seed(seed)
+    spectral, model = tiny_configs()
+    spectral = dataclasses.replace(spectral, **{k: v for k, v in changes.items() if hasattr(spectral, k)})
+    net = build_model(model)
+    rng = np.random.default_rng(seed)
+    randomise_normalisation(net, rng)
+    for v in net.weights:  # the biases, zero when built
+        if v.path.endswith("bias"):
+            v.assign(rng.normal(0, 0.1, tuple(v.shape)).astype(np.float32))
+    ModelFile.from_keras(net, spectral, model, info={"seed": 0, "steps": seed, "val_sdr": 9.9}).save(path)
+    return path
+
+
+def test_the_average_separates_as_a_network_of_the_mean_weights(tmp_path):
     from vocalsep.runners import LiteRunner
 
-    b = save_tiny_model(tmp_path / "b.vsep", seed=5)
-    c = save_tiny_model(tmp_path / "c.vsep", seed=6)
+    inputs = [save_trained_looking(tmp_path / f"{s}.vsep", seed=s) for s in (4, 5, 6)]
     out = tmp_path / "mean.vsep"
-    r = run(tiny_model, b, c, out)
+    r = run(*inputs, out)
     assert r.returncode == 0, r.stderr
-    files = [ModelFile.load(p) for p in (tiny_model, b, c)]
+    assert "warning" not in r.stderr  # one seed in every file's info
+    files = [ModelFile.load(p) for p in inputs]
     mean = ModelFile.load(out)
-    assert mean.info["averaged"] == [str(tiny_model), str(b), str(c)]
+    assert mean.info["averaged"] == [f"{p} (step {s})" for p, s in zip(inputs, (4, 5, 6))]
+    assert "steps" not in mean.info and "val_sdr" not in mean.info and mean.info["seed"] == 0
+    moving = 0
     for i, w in enumerate(mean.weights):  # float16 storage: within its rounding of the float32 mean
-        ref = (files[0].weights[i].astype(np.float64) + files[1].weights[i] + files[2].weights[i]) / 3
+        ref = sum(f.weights[i].astype(np.float64) for f in files) / 3
         assert np.allclose(w, ref, rtol=2e-3, atol=1e-6)
+        moving += not np.allclose(files[0].weights[i], files[1].weights[i])
+    assert moving == len(mean.weights)  # every array differs between inputs, batch-norm statistics too
     # its LiteRT model is the mean network's, not a copy of an input's conversion: compared with Keras
     # running a network built here with the weights above
     net = build_model(mean.model)
@@ -46,14 +73,22 @@ def test_the_average_separates_as_a_network_of_the_mean_weights(tiny_model, tmp_
 
 
 def test_bad_inputs_are_one_line_and_write_nothing(tiny_model, tmp_path):
-    other = save_tiny_model(tmp_path / "wide.vsep", seed=1, channels=(4, 16))
     out = tmp_path / "mean.vsep"
-    r = run(tiny_model, other, out)
-    assert r.returncode == 1 and "settings differ" in r.stderr and str(other) in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    wide = save_tiny_model(tmp_path / "wide.vsep", seed=1, channels=(4, 16))
+    hop = save_tiny_model(tmp_path / "hop.vsep", seed=1, hop_length=64)
+    for other in (wide, hop):
+        r = run(tiny_model, other, out)
+        assert r.returncode == 1 and "settings differ" in r.stderr and str(other) in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    r = run(tiny_model, tiny_model, out)
+    assert r.returncode == 1 and "given twice" in r.stderr and not out.exists()
     r = run(tiny_model, out)
     assert r.returncode == 1 and "two or more" in r.stderr and not out.exists()
+    r = run(tiny_model, wide, tmp_path / "no" / "such" / "folder.vsep")
+    assert r.returncode == 1 and "settings differ" in r.stderr
+    r = run(tiny_model, save_tiny_model(tmp_path / "b.vsep", seed=2), tmp_path / "no" / "mean.vsep")
+    assert r.returncode == 1 and "cannot be written" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     out.write_bytes(b"keep")
-    r = run(tiny_model, tiny_model, out)
+    r = run(tiny_model, tmp_path / "b.vsep", out)
     assert r.returncode == 1 and "exists" in r.stderr and out.read_bytes() == b"keep"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mean.vsep", "wide.vsep"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.vsep", "hop.vsep", "mean.vsep", "wide.vsep"]
