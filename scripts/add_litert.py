@@ -27,11 +27,9 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
-    from vocalsep.atomic import publish_new, temporary_beside
     from vocalsep.errors import VocalsepError
     from vocalsep.extras import import_tensorflow, require
 
-    tmp = None
     try:
         if args.out.exists():
             raise VocalsepError(f"{args.out}: exists; give a new file")
@@ -45,19 +43,9 @@ def main() -> None:
             print(f"{args.model}: has a LiteRT conversion already; written as it is")
         else:
             mf.tflite = to_tflite(mf.keras_model(), mf.model)
-        try:
-            tmp = temporary_beside(args.out)  # this run's own name: nobody else's file is written or removed
-            mf.save(tmp)
-            publish_new(tmp, args.out)  # never over OUT, also if it appeared meanwhile
-        except FileExistsError:
-            raise VocalsepError(f"{args.out}: exists; give a new file") from None
-        except OSError as e:
-            raise VocalsepError(f"{args.out}: cannot be written ({e.strerror})") from None
+        mf.save_new(args.out)  # never over OUT, also if it appeared meanwhile
     except VocalsepError as e:
         raise SystemExit(f"error: {e}")
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     print(f"{args.out}: written")
 
 

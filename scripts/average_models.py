@@ -63,11 +63,9 @@ def main() -> None:
     *inputs, out = args.models
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
 
-    from vocalsep.atomic import publish_new, temporary_beside
     from vocalsep.errors import VocalsepError
     from vocalsep.extras import import_tensorflow, require
 
-    tmp = None
     try:
         if len(inputs) < 2:
             raise VocalsepError("give two or more model files to average, then the output file")
@@ -88,19 +86,9 @@ def main() -> None:
         info["averaged"] = [f"{p} (step {f.info.get('steps', '?')})" for p, f in zip(inputs, files)]
         mf = ModelFile(files[0].spectral, files[0].model, mean, None, info)
         mf.tflite = to_tflite(mf.keras_model(), mf.model)
-        try:
-            tmp = temporary_beside(out)  # this run's own name: nobody else's file is written or removed
-            mf.save(tmp)
-            publish_new(tmp, out)  # never over OUT, also if it appeared meanwhile
-        except FileExistsError:
-            raise VocalsepError(f"{out}: exists; give a new file") from None
-        except OSError as e:
-            raise VocalsepError(f"{out}: cannot be written ({e.strerror})") from None
+        mf.save_new(out)  # never over OUT, also if it appeared meanwhile
     except VocalsepError as e:
         raise SystemExit(f"error: {e}")
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     print(f"{out}: written, the mean of {len(inputs)} models")
 
 

@@ -252,3 +252,19 @@ def test_a_truncated_checkpoint_on_resume_is_one_line(tmp_path):
         train(tiny_cfg([tmp_path / "stems"]), run_dir, resume=True, progress=False)
     assert str(run_dir / CHECKPOINT) in str(e.value)
     assert not stale.exists() and live.exists()
+
+
+def test_save_new_never_replaces_a_file(tiny_model, tmp_path):
+    from vocalsep.model import ModelFile
+
+    mf = ModelFile.load(tiny_model)
+    out = tmp_path / "new.vsep"
+    mf.save_new(out)
+    assert ModelFile.load(out).tflite == mf.tflite
+    before = out.read_bytes()
+    with pytest.raises(VocalsepError, match="new.vsep: exists; give a new file"):
+        mf.save_new(out)
+    assert out.read_bytes() == before
+    with pytest.raises(VocalsepError, match="cannot be written"):
+        mf.save_new(tmp_path / "no" / "such.vsep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.vsep"]  # no temporary file left

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import atomic_path, publish_new, temporary_beside
 from .checks import MAX_WEIGHTS, model_settings, read_member, weight_shapes
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
@@ -89,6 +89,24 @@ class ModelFile:
                 z.writestr("weights.npz", buf.getvalue())
                 if self.tflite is not None:
                     z.writestr("model.tflite", self.tflite)
+
+    def save_new(self, path: str | Path) -> None:
+        """:meth:`save` to a file that must not exist, never over one, also if one appears while this is
+        written (a temporary file of this process's own, then :func:`vocalsep.atomic.publish_new`).  An
+        existing file or an unwritable place: one-line VocalsepError naming ``path``."""
+        path = Path(path)
+        tmp = None
+        try:
+            tmp = temporary_beside(path)
+            self.save(tmp)
+            publish_new(tmp, path)
+        except FileExistsError:
+            raise VocalsepError(f"{path}: exists; give a new file") from None
+        except OSError as e:
+            raise VocalsepError(f"{path}: cannot be written ({e.strerror})") from None
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path, weights: bool = True) -> "ModelFile":
