@@ -2,9 +2,9 @@
 
 Every block is a function from a tensor (batch, height, width, channels) to a tensor, named by a ``name``
 prefix (layer names must be unique within a model), using only layers that LiteRT runs as builtins: Conv2D,
-Conv2DTranspose, BatchNormalization, ReLU / LeakyReLU / sigmoid, Add, Multiply, Concatenate, MaxPooling2D and
-UpSampling2D (Dropout vanishes at inference).  ``keras`` is imported inside the functions, so importing this
-module stays cheap.
+Conv2DTranspose, BatchNormalization, ReLU / LeakyReLU / sigmoid, Add, Multiply, Concatenate, MaxPooling2D,
+UpSampling2D (Dropout vanishes at inference), and SQRT or POW for ``input_exponent``.  ``keras`` is imported
+inside the functions, so importing this module stays cheap.
 
 The skeleton (:func:`encoder`, :func:`decoder`) keeps the geometry of Jansson et al.'s spectrogram U-Net
 (ISMIR 2017), the network the variants are compared with: a (freq_bins, frames, 1) magnitude patch, ``D =
@@ -26,7 +26,17 @@ from ..config import ModelConfig
 @dataclass
 class VariantConfig(ModelConfig):
     """The settings every spectrogram variant starts from: :class:`~vocalsep.config.ModelConfig`'s, with a
-    tiny network of three levels for tests."""
+    tiny network of three levels for tests, and ``input_exponent``: the network sees each normalised patch
+    raised to this power (1: the magnitudes as they are, as Jansson et al.; 0.5: their square root, which
+    lifts quiet partials and the upper band against the loud low harmonics).  Only the network's input
+    changes: the mask still multiplies the mixture's magnitudes, and the loss is still theirs."""
+
+    input_exponent: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.input_exponent = float(self.input_exponent)
+        check(0 < self.input_exponent <= 2, f"input_exponent ({self.input_exponent}) must be in (0, 2]")
 
     @classmethod
     def tiny(cls) -> "VariantConfig":
@@ -55,6 +65,18 @@ def bn_act(x, name: str, act: str | None = "relu", slope: float = 0.2):
     elif act == "leaky":
         x = layers.LeakyReLU(negative_slope=slope, name=f"{name}_lrelu")(x)
     return x
+
+
+def compress(x, exponent: float):
+    """x ** exponent, elementwise (x >= 0: magnitudes); x itself when exponent is 1.  (B, F, T, 1) -> the same.
+    The square root is LiteRT's SQRT, which XNNPACK runs; another exponent is its POW."""
+    if exponent == 1:
+        return x
+    from keras import layers, ops
+
+    if exponent == 0.5:
+        return layers.Lambda(ops.sqrt, name="input_sqrt")(x)
+    return layers.Lambda(lambda t: ops.power(t, exponent), name="input_power")(x)
 
 
 def stem(x, cfg):
@@ -212,8 +234,9 @@ def encoder(x, cfg, level: Callable, downsample: Callable | None = None) -> list
     """The stem and D = len(cfg.channels) levels: ``level(x, i)`` makes level i's features from ``x``, which
     for i >= 1 is ``downsample(x, i)`` of level i - 1's (None: the level downsamples itself).
 
-    (B, F, T, 1) -> [level i's (B, F / s**(i+1), T / s**(i+1), C_i) for i in 0..D-1]."""
-    x = stem(x, cfg)
+    (B, F, T, 1) -> [level i's (B, F / s**(i+1), T / s**(i+1), C_i) for i in 0..D-1].  The patch is first
+    raised to ``cfg.input_exponent`` (:func:`compress`)."""
+    x = stem(compress(x, cfg.input_exponent), cfg)
     feats = []
     for i in range(len(cfg.channels)):
         if i and downsample is not None:
