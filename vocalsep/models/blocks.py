@@ -69,7 +69,7 @@ def bn_act(x, name: str, act: str | None = "relu", slope: float = 0.2):
 
 def compress(x, exponent: float):
     """x ** exponent, elementwise (x >= 0: magnitudes); x itself when exponent is 1.  (B, F, T, 1) -> the same.
-    The square root is LiteRT's SQRT, which XNNPACK runs; another exponent is its POW."""
+    In LiteRT: SQRT for 0.5, POW for another exponent."""
     if exponent == 1:
         return x
     from keras import layers, ops
