@@ -153,7 +153,9 @@ def test_a_batch_norm_per_recurrent_step(name):
         assert in_rcl.count("Conv2D") == rcls  # one convolution per recurrent layer either way
 
 
-@pytest.mark.parametrize("name, settings", [(name, {}) for name in ARCHS] + [("r2unet", {"step_batch_norm": True})])
+@pytest.mark.parametrize("name, settings", [(name, {}) for name in ARCHS] + [
+    ("r2unet", {"step_batch_norm": True}), ("attention-unet", {"input_exponent": 0.5}),
+    ("resunet", {"input_exponent": 0.7})])
 def test_tiny_network_runs_in_litert(name, settings):
     """float16 weights, LiteRT builtins only, the interpreter's mask within 1e-2 of Keras's."""
     import dataclasses
@@ -179,7 +181,9 @@ def test_tiny_network_runs_in_litert(name, settings):
     converter.target_spec.supported_types = [tf.float16]
     interp = Interpreter(model_content=converter.convert(), num_threads=1)
     ops = {op["op_name"] for op in interp._get_ops_details()}
-    assert ops <= {"CONV_2D", "TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MAX_POOL_2D", "RESIZE_BILINEAR",
+    power = {0.5: "SQRT", 0.7: "POW"}.get(getattr(cfg, "input_exponent", 1.0))
+    assert power is None or power in ops, ops  # the patch's power is in the converted network
+    assert ops <= {"SQRT", "POW"} | {"CONV_2D", "TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MAX_POOL_2D", "RESIZE_BILINEAR",
                    "RESIZE_NEAREST_NEIGHBOR", "TILE", "RESHAPE", "LOGISTIC", "RELU", "LEAKY_RELU", "DEQUANTIZE"}, ops
     interp.allocate_tensors()
     x = rng.random(shape).astype(np.float32)

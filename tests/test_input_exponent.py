@@ -48,7 +48,15 @@ def test_a_model_file_keeps_it_and_litert_separates_as_keras(exponent, tmp_path)
     keras.utils.set_random_seed(4)
     sp, mc = tiny_configs()[0], tiny("attention-unet", exponent)
     path = tmp_path / "m.vsep"
-    ModelFile.from_keras(build_model(mc), sp, mc).save(path)
+    net = build_model(mc)
+    rng = np.random.default_rng(4)
+    for v in net.weights:  # batch-norm statistics as after training, not the identity
+        name = v.path.rsplit("/", 1)[-1]
+        if name in ("moving_mean", "beta"):
+            v.assign(rng.normal(0, 0.2, tuple(v.shape)).astype(np.float32))
+        elif name in ("moving_variance", "gamma"):
+            v.assign(rng.uniform(0.5, 1.5, tuple(v.shape)).astype(np.float32))
+    ModelFile.from_keras(net, sp, mc).save(path)
     back = ModelFile.load(path)
     assert back.model.input_exponent == exponent and back.model == mc
     x = make_audio(np.random.default_rng(4), 1.0, 22050, 2)
@@ -61,6 +69,12 @@ def test_a_model_file_keeps_it_and_litert_separates_as_keras(exponent, tmp_path)
 def test_files_written_before_it_see_the_magnitudes_as_they_are():
     shipped = ModelFile.load(ROOT / "vocalsep" / "models" / "default.vsep", weights=False)
     assert shipped.model.arch == "attention-unet" and shipped.model.input_exponent == 1.0
+
+
+def test_the_key_is_written_only_when_it_is_not_1():
+    # a file that leaves it out is read as 1, so older vocalsep versions can still read such files
+    assert "input_exponent" not in tiny("attention-unet", 1.0).to_dict()
+    assert tiny("attention-unet", 0.5).to_dict()["input_exponent"] == 0.5
 
 
 @pytest.mark.parametrize("model, message", [

@@ -38,6 +38,15 @@ class VariantConfig(ModelConfig):
         self.input_exponent = float(self.input_exponent)
         check(0 < self.input_exponent <= 2, f"input_exponent ({self.input_exponent}) must be in (0, 2]")
 
+    def to_dict(self) -> dict:
+        """As :meth:`ModelConfig.to_dict`, without ``input_exponent`` when it is 1 (what a file without it
+        means), so that model files of networks that see the magnitudes as they are stay readable by
+        vocalsep versions from before the field."""
+        d = super().to_dict()
+        if d.get("input_exponent") == 1.0:
+            del d["input_exponent"]
+        return d
+
     @classmethod
     def tiny(cls) -> "VariantConfig":
         """A small network for tests: 32 x 16 patches, channels (4, 8, 16)."""
@@ -235,8 +244,8 @@ def encoder(x, cfg, level: Callable, downsample: Callable | None = None) -> list
     for i >= 1 is ``downsample(x, i)`` of level i - 1's (None: the level downsamples itself).
 
     (B, F, T, 1) -> [level i's (B, F / s**(i+1), T / s**(i+1), C_i) for i in 0..D-1].  The patch is first
-    raised to ``cfg.input_exponent`` (:func:`compress`)."""
-    x = stem(compress(x, cfg.input_exponent), cfg)
+    raised to ``cfg.input_exponent`` (:func:`compress`; settings without that field: 1)."""
+    x = stem(compress(x, getattr(cfg, "input_exponent", 1.0)), cfg)
     feats = []
     for i in range(len(cfg.channels)):
         if i and downsample is not None:
