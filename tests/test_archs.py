@@ -279,8 +279,11 @@ def randomise_normalisation(model, rng) -> None:
             v.assign(draw[name](tuple(v.shape)).astype(np.float32))
 
 
-def export_and_compare(name: str, tmp_path: Path) -> None:
-    """A tiny ``name`` network with seeded weights, exported; Keras and LiteRT separate a seeded signal alike."""
+def export_and_compare(name: str, tmp_path: Path, **settings) -> Path:
+    """A tiny ``name`` network (its tiny settings with ``settings`` replaced) with seeded weights, exported;
+    Keras and LiteRT separate a seeded signal alike.  Returns the model file's path."""
+    import dataclasses
+
     import keras
 
     from vocalsep.runners import KerasRunner
@@ -288,10 +291,7 @@ def export_and_compare(name: str, tmp_path: Path) -> None:
     keras.utils.set_random_seed(5)
     rng = np.random.default_rng(5)
     sp, mc = tiny_configs()[0], get_arch(name).config.tiny()
-    if mc.arch != name:  # a settings class that several architectures share
-        import dataclasses
-
-        mc = dataclasses.replace(mc, arch=name)
+    mc = dataclasses.replace(mc, arch=name, **settings)  # (arch: a settings class several architectures share)
     net = build_model(mc)
     randomise_normalisation(net, rng)
     path = tmp_path / f"{name}.vsep"
@@ -304,6 +304,7 @@ def export_and_compare(name: str, tmp_path: Path) -> None:
     v_keras, _ = keras_sep.separate(x, 22050)
     v_lite, _ = lite_sep.separate(x, 22050)
     assert sdr(v_keras, v_lite) > 60, name
+    return path
 
 
 @pytest.mark.parametrize("name", arch_names())
