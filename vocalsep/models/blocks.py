@@ -244,8 +244,8 @@ def encoder(x, cfg, level: Callable, downsample: Callable | None = None) -> list
     for i >= 1 is ``downsample(x, i)`` of level i - 1's (None: the level downsamples itself).
 
     (B, F, T, 1) -> [level i's (B, F / s**(i+1), T / s**(i+1), C_i) for i in 0..D-1].  The patch is first
-    raised to ``cfg.input_exponent`` (:func:`compress`; settings without that field: 1)."""
-    x = stem(compress(x, getattr(cfg, "input_exponent", 1.0)), cfg)
+    raised to ``cfg.input_exponent`` (:func:`compress`)."""
+    x = stem(compress(x, cfg.input_exponent), cfg)
     feats = []
     for i in range(len(cfg.channels)):
         if i and downsample is not None:
