@@ -9,6 +9,8 @@ import pytest
 from vocalsep import augment, data
 from vocalsep.config import DataConfig
 
+from vocalsep.config import ModelConfig
+
 from .test_data import MODEL, PATCH, SPEC, tone, write_song
 
 pytest.importorskip("pedalboard")
@@ -26,8 +28,25 @@ def peak_hz(x: np.ndarray, sr: int) -> float:
 def harmonic(f0: float, seconds: float = 2.0, sr: int = SR, formant: float = 1500.0) -> np.ndarray:
     """A voice-like tone: harmonics of ``f0`` under one resonance at ``formant`` Hz."""
     t = np.arange(int(seconds * sr)) / sr
-    x = sum(np.exp(-((k * f0 - formant) / 400.0) ** 2) * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 40))
+    x = sum(np.exp(-((k * f0 - formant) / 400.0) ** 2) * np.sin(2 * np.pi * k * f0 * t)
+            for k in range(1, 40) if k * f0 < sr / 2)
     return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def pulsing(f0: float, rate: float, seconds: float, sr: int) -> np.ndarray:
+    """A voice-like tone (:func:`harmonic`) whose loudness pulses ``rate`` times a second: syllables on one note."""
+    t = np.arange(int(seconds * sr)) / sr
+    return harmonic(f0, seconds, sr) * (0.6 + 0.4 * np.sin(2 * np.pi * rate * t)).astype(np.float32)
+
+
+def pulse_hz(x: np.ndarray, sr: int) -> float:
+    """The loudness's rate (Hz, 1 - 30 Hz): the largest FFT bin of the squared middle half of ``x``."""
+    n = len(x) // 2
+    e = x[n // 2: n // 2 + n].astype(np.float64) ** 2
+    mag = np.abs(np.fft.rfft((e - e.mean()) * np.hanning(n), 16 * n))
+    f = np.fft.rfftfreq(16 * n, 1 / sr)
+    band = (f > 1) & (f < 30)
+    return float(f[band][np.argmax(mag[band])])
 
 
 def centroid_hz(x: np.ndarray, sr: int) -> float:
@@ -85,3 +104,34 @@ def test_speed_shift_fills_whole_patches_at_other_pitches(tmp_path):
         peaks.append(peak_hz(v, SPEC.sample_rate))
     ratios = np.log2(np.array(peaks) / 1000) * 12
     assert np.all(np.abs(ratios) <= 4.1) and ratios.max() - ratios.min() > 2
+
+
+def test_time_stretch_moves_the_tempo_not_the_pitch():
+    x = pulsing(220.0, 4.0, 3.0, SR)
+    assert pulse_hz(x, SR) == pytest.approx(4.0, rel=0.02) and peak_hz(x, SR) == pytest.approx(1540, rel=0.01)
+    for tempo in (1.25, 0.95, 0.8):
+        y = augment.stretch(x, SR, tempo)
+        assert y.dtype == np.float32 and len(y) == round(len(x) / tempo)
+        assert pulse_hz(y, SR) == pytest.approx(4.0 * tempo, rel=0.03)
+        assert peak_hz(y, SR) == pytest.approx(1540.0, rel=0.005)  # the same harmonic under the formant
+
+
+def test_time_stretch_fills_whole_patches_at_other_tempos(tmp_path):
+    sr = SPEC.sample_rate
+    model = ModelConfig(freq_bins=64, frames=256, channels=(4, 8), dropout_layers=1)  # 1 s patches
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": np.repeat(pulsing(220.0, 8.0, 3.0, sr)[:, None], 2, axis=1),
+                           "accompaniment": tone(3, sr, 250, channels=2)}, sr)
+    cfg = DataConfig(gain_db=0, remix_probability=0, time_stretch=0.25, effect_probability=1.0)
+    sampler = data.PatchSampler(data.discover(root), SPEC, model, cfg)
+    assert sampler.effects.max_speed == 1.25
+    rates = []
+    for i in range(10):
+        v, a = sampler.waveforms(np.random.default_rng(i))
+        assert v.shape == ((model.frames - 1) * SPEC.hop_length,)
+        assert np.abs(v[-200:]).max() > 0.1 * np.abs(v).max()  # the longer read fills the patch: no zero padding at its end
+        assert peak_hz(v, sr) / 220 == pytest.approx(round(peak_hz(v, sr) / 220), abs=0.05)  # a harmonic of 220 Hz
+        assert peak_hz(a, sr) == pytest.approx(250, rel=0.02)  # the accompaniment is untouched
+        rates.append(pulse_hz(v, sr))
+    tempos = np.array(rates) / 8.0
+    assert np.all((tempos > 0.8 / 1.04) & (tempos < 1.25 * 1.04)) and tempos.max() / tempos.min() > 1.2

@@ -146,10 +146,12 @@ class DataConfig:
         of their formants (pitch kept); 0 turns it off.  See :mod:`vocalsep.augment`.
     speed_shift: largest shift (semitones, either way) of the vocals played faster or slower (pitch, formants
         and tempo together); 0 turns it off.
+    time_stretch: the vocals' tempo times up to 1 + this, or divided by it (pitch and formants kept; at most
+        1); 0 turns it off.
     vocal_eq_db: largest gain (dB, either way) of the random EQ of the vocals; 0 turns it off.
     vocal_reverb: probability of reverb on the vocals.
-    effect_probability: probability that each of pitch_shift, formant_shift, speed_shift and vocal_eq_db acts on
-        an example.
+    effect_probability: probability that each of pitch_shift, formant_shift, speed_shift, time_stretch and
+        vocal_eq_db acts on an example.
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
     cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
@@ -171,6 +173,7 @@ class DataConfig:
     pitch_shift: float = 0.0
     formant_shift: float = 0.0
     speed_shift: float = 0.0
+    time_stretch: float = 0.0
     vocal_eq_db: float = 0.0
     vocal_reverb: float = 0.0
     effect_probability: float = 0.5
@@ -181,6 +184,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         self.check_dataset_weights()
+        for name in ("gain_db", "pitch_shift", "formant_shift", "speed_shift", "time_stretch", "vocal_eq_db"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise VocalsepError(f"data.{name} = {getattr(self, name)!r}: must be 0 (off) or more")
+        for name in ("remix_probability", "circular_shift", "silent_vocals_probability", "vocal_reverb",
+                     "effect_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise VocalsepError(f"data.{name} = {getattr(self, name)!r}: a probability, from 0 to 1")
+        if self.time_stretch > 1:
+            raise VocalsepError(f"data.time_stretch = {self.time_stretch!r}: at most 1 (twice or half the tempo)")
 
     def check_dataset_weights(self) -> None:
         """A :class:`VocalsepError` unless ``dataset_weights`` is empty or one finite weight > 0 per data set
