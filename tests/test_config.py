@@ -65,7 +65,7 @@ def test_yaml_exponents_are_numbers(tmp_path):
     ("train", "loss: all", "train.loss = 'all'"),
     ("data", "dataset_weights: [yes, 3]", "data.dataset_weights = [True, 3]"),  # not the weight 1
     ("data", "speed_shift: -4", "data.speed_shift = -4.0"),  # a shift either way is given as its size
-    ("data", "time_stretch: 1.5", "data.time_stretch = 1.5"),
+    ("data", "time_stretch: 0.6", "data.time_stretch = 0.6"),
     ("data", "effect_probability: 2", "data.effect_probability = 2.0"),
 ])
 def test_wrong_types_and_ranges_are_one_line_errors(tmp_path, section, line, key):

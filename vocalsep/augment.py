@@ -151,8 +151,8 @@ def stretch(x: np.ndarray, sample_rate: int, tempo: float) -> np.ndarray:
     """``x`` (samples,) played at ``tempo`` times its speed with its pitch and formants kept: about
     len(x) / tempo samples, float32.  Rubber Band's faster engine, at a fifth of the high-quality one's time
     (which would keep a data worker as busy as the training step): on a voice-like tone (harmonics under a
-    formant, its loudness pulsing) it scales the pulse's rate by the tempo within 2 % at each of 37 tempos
-    from 0.8 to 1.25 (tests/test_augment.py checks a few).  A pure sine is its weak case (its pulse smeared
+    formant, its loudness pulsing) it scaled the pulse's rate by the tempo within 2 % at each of 37 tempos
+    from 0.8 to 1.25 (a one-off check; tests/test_augment.py checks three, within 3 %).  A pure sine is its weak case (its pulse smeared
     at one tempo in ten), and vocals are not sines."""
     import pedalboard as pb
 

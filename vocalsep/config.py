@@ -147,7 +147,7 @@ class DataConfig:
     speed_shift: largest shift (semitones, either way) of the vocals played faster or slower (pitch, formants
         and tempo together); 0 turns it off.
     time_stretch: the vocals' tempo times up to 1 + this, or divided by it (pitch and formants kept; at most
-        1); 0 turns it off.
+        0.5: at the fastest tempo the margin the sampler reads after a patch shrinks to a third); 0 turns it off.
     vocal_eq_db: largest gain (dB, either way) of the random EQ of the vocals; 0 turns it off.
     vocal_reverb: probability of reverb on the vocals.
     effect_probability: probability that each of pitch_shift, formant_shift, speed_shift, time_stretch and
@@ -191,8 +191,9 @@ class DataConfig:
                      "effect_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise VocalsepError(f"data.{name} = {getattr(self, name)!r}: a probability, from 0 to 1")
-        if self.time_stretch > 1:
-            raise VocalsepError(f"data.time_stretch = {self.time_stretch!r}: at most 1 (twice or half the tempo)")
+        if self.time_stretch > 0.5:
+            raise VocalsepError(f"data.time_stretch = {self.time_stretch!r}: at most 0.5 (1.5 times the tempo, or "
+                                "two thirds of it)")
 
     def check_dataset_weights(self) -> None:
         """A :class:`VocalsepError` unless ``dataset_weights`` is empty or one finite weight > 0 per data set
