@@ -152,8 +152,8 @@ def stretch(x: np.ndarray, sample_rate: int, tempo: float) -> np.ndarray:
     len(x) / tempo samples, float32.  Rubber Band's faster engine, at a fifth of the high-quality one's time
     (which would keep a data worker as busy as the training step): on a voice-like tone (harmonics under a
     formant, its loudness pulsing) it scaled the pulse's rate by the tempo within 2 % at each of 37 tempos
-    from 0.8 to 1.25 (a one-off check; tests/test_augment.py checks three, within 3 %).  A pure sine is its weak case (its pulse smeared
-    at one tempo in ten), and vocals are not sines."""
+    from 0.8 to 1.25 (a one-off check; tests/test_augment.py checks three, within 3 %).  A pure sine is
+    its weak case (its pulse smeared at one tempo in ten), and vocals are not sines."""
     import pedalboard as pb
 
     out = pb.time_stretch(x.astype(np.float32, copy=False)[None], sample_rate, stretch_factor=float(tempo),
