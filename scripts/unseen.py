@@ -56,12 +56,12 @@ def previews() -> list[str]:
             if not v.startswith(("abjones", "amy"))]
 
 
-def fold_config(recipe: Path, fold: str, seed: int | None, steps: int | None) -> str:
-    """The YAML of one fold: the recipe with the fold's songs held out and one TensorFlow thread."""
+def fold_config(recipe: Path, fold: str, seed: int | None, steps: int | None, threads: int = 1) -> str:
+    """The YAML of one fold: the recipe with the fold's songs held out and ``threads`` TensorFlow threads."""
     import yaml
 
     unseen, heard = FOLDS[fold]
-    train: dict = {"threads": 1, "snapshot_every": 0}
+    train: dict = {"threads": threads, "snapshot_every": 0}
     if seed is not None:
         train["seed"] = seed
     if steps is not None:
@@ -70,7 +70,8 @@ def fold_config(recipe: Path, fold: str, seed: int | None, steps: int | None) ->
                            "data": {"validation": unseen + heard + previews()}, "train": train}, sort_keys=False)
 
 
-def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, folds=tuple(FOLDS)) -> None:
+def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, folds=tuple(FOLDS),
+                threads: int = 1) -> None:
     """Train the folds that have no model.vsep yet, side by side, each logging to <fold>.log."""
     out.mkdir(parents=True, exist_ok=True)
     procs = []
@@ -79,7 +80,7 @@ def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, fo
             print(f"{out / fold}: trained already", flush=True)
             continue
         cfg = out / f"{fold}.yaml"
-        cfg.write_text(fold_config(recipe, fold, seed, steps))
+        cfg.write_text(fold_config(recipe, fold, seed, steps, threads))
         resume = ["--resume"] if (out / fold / "checkpoint.npz").exists() else []
         log = open(out / f"{fold}.log", "a")
         cmd = [sys.executable, "-m", "vocalsep.cli", "train", "--config", str(cfg), "--out", str(out / fold)] + resume
@@ -169,6 +170,9 @@ def main() -> None:
                     help="only this fold (repeatable; default: both): a run cut short, or a quick look")
     ap.add_argument("--references", action="store_true",
                     help="score the mixture (floor) and the oracle ratio mask (ceiling) in both folds' roles")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="TensorFlow threads of each fold's training (default 1: the two folds side by side on "
+                         "two cores; 2 for one --fold alone, e.g. a run too long to train as a pair)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "unseen")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--mir1k-only", action="store_true",
@@ -185,7 +189,9 @@ def main() -> None:
     if args.recipe:
         if not args.name:
             ap.error("a recipe needs --name")
-        train_folds(args.recipe, args.runs / args.name, args.seed, args.steps, folds)
+        if args.threads < 1:
+            ap.error("--threads must be at least 1")
+        train_folds(args.recipe, args.runs / args.name, args.seed, args.steps, folds, args.threads)
         names.append(args.name)
     rows = []
     for name in names:
