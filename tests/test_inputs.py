@@ -79,6 +79,8 @@ def test_separate_refuses_arrays_without_samples_or_channels(tiny_model):
     ({"block_seconds": 0}, "block_seconds"), ({"block_seconds": -1}, "block_seconds"),
     ({"block_seconds": math.nan}, "block_seconds"), ({"block_seconds": math.inf}, "block_seconds"),
     ({"overlap_seconds": -0.5}, "overlap_seconds"), ({"overlap_seconds": math.nan}, "overlap_seconds"),
+    ({"block_seconds": 0.3, "overlap_seconds": 0.2}, "block_seconds"),  # under twice the overlap: blocks would
+    ({"block_seconds": 0.01}, "block_seconds"),                          # tile wrongly (the second: the model's)
     ({"batch": 0}, "batch"), ({"batch": -2}, "batch"), ({"batch": 1.5}, "batch"),
     ({"high_band_from_hz": -1.0}, "high_band_from_hz"),
 ], ids=lambda v: repr(v) if isinstance(v, dict) else "")

@@ -117,6 +117,17 @@ def test_block_seams_are_exact_for_a_constant_mask(tiny_model, rng):
     np.testing.assert_allclose(v, 0.4 * x, atol=2e-5)
 
 
+def test_block_seams_stay_exact_when_the_overlap_is_half_a_block(tiny_model, rng):
+    """A block twice the overlap, at a rate where the overlap rounds up to more than half the block in
+    samples (0.5 s of 16003 Hz: 8002 of 16003): the blocks' overlaps still meet end to end."""
+    sep = Separator(tiny_model, block_seconds=1.0, overlap_seconds=0.5, high_band_slope=0)
+    sep.runner = ConstantMask(0.4)
+    x = make_audio(rng, 4.3, 16003, 1)
+    v, a = sep.separate(x, 16003)
+    np.testing.assert_allclose(v, 0.4 * x, atol=2e-5)
+    np.testing.assert_allclose(v + a, x, atol=1e-6)
+
+
 def test_blocks_match_whole_song(tiny_model, rng):
     """Block-wise separation of a long input agrees with separating it in one piece (no seams)."""
     x = make_audio(rng, 6.0, 16000, 1)

@@ -58,7 +58,9 @@ class Separator:
     backend: ``auto`` (LiteRT when the model file has it), ``litert`` or ``keras``.
     block_seconds / overlap_seconds: streaming block length and the context on each side of a block (None:
         the front end's ``context_seconds()``: half a patch for a spectral model, the network's context for a
-        waveform one; an ensemble's widest member's).
+        waveform one; an ensemble's widest member's).  A block must be at least twice the overlap (a
+        block's context then reaches no further than its neighbours), else VocalsepError: 4 s for the shipped
+        models.
     high_band_from_hz: the mask above the model's band is the mean of its mask above this frequency
         (None: the model's top half-octave, from its Nyquist / sqrt(2); the best of the rules that
         scripts/measure_full_band.py compares), raised to 1 + ``high_band_slope`` x octaves above the band
@@ -97,6 +99,9 @@ class Separator:
         self.block_seconds = block_seconds
         self.overlap_seconds = (overlap_seconds if overlap_seconds is not None
                                 else max(m.frontend.context_seconds() for m in self.members))
+        if block_seconds < 2 * self.overlap_seconds:  # _stream cross-fades each block with its neighbours only
+            raise VocalsepError(f"block_seconds must be at least twice the overlap ({2 * self.overlap_seconds:g} s"
+                                f"{' for these models' if overlap_seconds is None else ''}), not {block_seconds!r}")
         self.stereo = stereo
         self.pipeline = pipeline
 
@@ -185,8 +190,10 @@ class Separator:
             yield tail_mix, tail_voc
 
     def _block_sizes(self, sr: int) -> tuple[int, int]:
-        """(block, overlap) in samples at ``sr``."""
-        return max(1, int(round(self.block_seconds * sr))), int(round(self.overlap_seconds * sr))
+        """(block, overlap) in samples at ``sr``; the overlap at most half the block (rounding may cost the
+        overlap a sample) so that consecutive blocks' overlaps meet end to end, as ``_stream`` needs."""
+        block = max(1, int(round(self.block_seconds * sr)))
+        return block, min(int(round(self.overlap_seconds * sr)), block // 2)
 
     # -- public API ------------------------------------------------------------------------------------
     def separate(self, x: np.ndarray, sample_rate: int, channels_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
