@@ -87,6 +87,17 @@ def test_effects_are_drawn_from_the_generator_and_off_by_default():
     assert not off.enabled and off(x, np.random.default_rng(0)) is x and off.max_speed == 1.0
 
 
+def test_reverb_has_its_own_probability():
+    """``vocal_reverb`` acts even where ``effect_probability`` (which governs the other effects) is 0: a
+    burst followed by silence gets a tail in the silence."""
+    x = np.zeros(SR, np.float32)
+    x[:SR // 10] = harmonic(220.0, 0.1)
+    fx = augment.VoiceEffects(DataConfig(vocal_reverb=1.0, effect_probability=0.0), SR)
+    y = fx(x, np.random.default_rng(0))
+    assert y.shape == x.shape
+    assert np.sqrt(np.mean(y[SR // 5: SR // 2] ** 2)) > 1e-3  # the room rings on after the burst
+
+
 def test_speed_shift_fills_whole_patches_at_other_pitches(tmp_path):
     root = tmp_path / "s"
     write_song(root, "a", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)

@@ -52,8 +52,8 @@ class VoiceEffects:
     @property
     def enabled(self) -> bool:
         d = self.data
-        return bool(d.pitch_shift or d.formant_shift or d.speed_shift or d.time_stretch or d.vocal_eq_db
-                    or d.vocal_reverb) and d.effect_probability > 0
+        drawn = bool(d.pitch_shift or d.formant_shift or d.speed_shift or d.time_stretch or d.vocal_eq_db)
+        return (drawn and d.effect_probability > 0) or d.vocal_reverb > 0  # reverb has its own probability
 
     @property
     def max_speed(self) -> float:

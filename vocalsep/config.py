@@ -149,7 +149,7 @@ class DataConfig:
     time_stretch: the vocals' tempo times up to 1 + this, or divided by it (pitch and formants kept; at most
         0.5: at the fastest tempo the margin the sampler reads after a patch shrinks to a third); 0 turns it off.
     vocal_eq_db: largest gain (dB, either way) of the random EQ of the vocals; 0 turns it off.
-    vocal_reverb: probability of reverb on the vocals.
+    vocal_reverb: probability of reverb on the vocals (its own: ``effect_probability`` does not govern it).
     effect_probability: probability that each of pitch_shift, formant_shift, speed_shift, time_stretch and
         vocal_eq_db acts on an example.
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
