@@ -314,3 +314,14 @@ def test_mid_commit_a_shared_folder_keeps_the_other_songs_provenance(tiny_model,
     assert seen and all("b-vocals.wav" in m["writing"] and "a-vocals.wav" in m["outputs"] for m in seen)
     assert outputs.differs(tmp_path / "out", ["a-vocals.wav"], {**seen[0]["outputs"]["a-vocals.wav"],
                                                                 "model_sha256": "0" * 64}) is not None
+
+
+def test_a_format_given_twice_must_agree(tiny_model, tmp_path, write_audio):
+    """``separate_file(fmt=..., options=...)`` used to write ``options.fmt`` and drop ``fmt`` without a word."""
+    src = write_audio("s.wav", 0.5)
+    sep = Separator(tiny_model)
+    with pytest.raises(VocalsepError, match="fmt='flac' but options.fmt='wav'"):
+        sep.separate_file(src, tmp_path / "out", fmt="flac", options=OutputOptions())
+    assert not (tmp_path / "out").exists()
+    out = sep.separate_file(src, tmp_path / "out", fmt="flac", options=OutputOptions("flac"))
+    assert sorted(p.name for p in out.values()) == ["accompaniment.flac", "vocals.flac"]

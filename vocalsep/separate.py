@@ -232,11 +232,13 @@ class Separator:
         acc = x - voc
         return (voc[:, 0], acc[:, 0]) if mono else (voc, acc)
 
-    def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str = "wav", overwrite: bool = False,
+    def separate_file(self, path: str | Path, out_dir: str | Path, fmt: str | None = None, overwrite: bool = False,
                       progress: Callable[[float], None] | None = None, options: OutputOptions | None = None,
                       names: dict[str, str] | None = None) -> dict[str, Path]:
         """Separate one file into ``out_dir/vocals.<fmt>`` and ``out_dir/accompaniment.<fmt>``.
 
+        ``fmt``: the output format (default wav), or say it in ``options`` (a ``fmt`` that differs from
+        ``options.fmt`` is a VocalsepError, not ignored).
         ``options`` (:class:`~vocalsep.outspec.OutputOptions`; default: both stems in ``fmt``) choose the
         stems, their sample format (default: the input's) and what happens beyond full scale (default: float
         outputs keep it; integer ones and mp3 are scaled down, both stems by one gain, with a warning);
@@ -250,7 +252,9 @@ class Separator:
         {stem: path}.
         """
         path, out_dir = Path(path), Path(out_dir)
-        opts = options or OutputOptions(fmt)
+        if options is not None and fmt is not None and fmt != options.fmt:
+            raise VocalsepError(f"separate_file: fmt={fmt!r} but options.fmt={options.fmt!r}: give the format once")
+        opts = options or OutputOptions(fmt or "wav")
         names = names or opts.file_names()
         subtype, clip = opts.sample_format(audio.subtype(path))
         about = {"input": str(path), "model": self.model_name, "model_sha256": self.model_sha256(),
