@@ -278,7 +278,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
                    "and accompaniment.wav (or instrumental, no_vocals; any audio format).")
 @click.option("-m", "--model", "models", type=click.Path(path_type=Path), multiple=True, metavar="FILE",
               help="Model file for --method model (default: the models shipped with vocalsep); repeat it for an "
-                   "ensemble (the mean of the models' masks).  --method irm takes one model's STFT: give one -m.")
+                   "ensemble (the mean of the models' masks).")
 @click.option("--fast", is_flag=True, help=FAST_HELP)
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime for --method model.")
@@ -308,9 +308,9 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
 
     if estimates is not None and method != "model":
         raise click.UsageError("--estimates and --method are alternatives; give one of them")
-    if (models or fast) and (estimates is not None or method == "mixture"):
-        raise click.UsageError("-m/--model and --fast choose the model of --method model (or irm's STFT: -m); "
-                               "they mean nothing with --estimates or --method mixture")
+    if (models or fast) and (estimates is not None or method != "model"):
+        raise click.UsageError("-m/--model and --fast choose the model of --method model; "
+                               "they mean nothing with --estimates, --method mixture or --method irm")
     if out is not None and not out.parent.is_dir():
         raise VocalsepError(f"{out}: the folder {out.parent} does not exist")
     if out is not None and (out.is_dir() or not os.access(out.parent, os.W_OK)):  # before the scoring, not after

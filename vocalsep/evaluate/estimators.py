@@ -10,7 +10,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import audio as audio_io
-from ..config import SpectralConfig
 from ..errors import VocalsepError
 from .tracks import TrackAudio, _find_audio
 
@@ -52,16 +51,13 @@ class OracleIRM:
 
     The STFT runs at the data's own rate (no resampling), with the window and hop that separation uses
     there (:func:`vocalsep.separate.full_band_stft_params`: 4096 / 1024 at 44.1 kHz, 2048 / 512 at 16 kHz),
-    so the IRM is an upper bound for magnitude-mask methods on that STFT.
-    ``spectral`` (the model's SpectralConfig) is recorded beside it; :meth:`describe` records the
-    (n_fft, hop) actually used at each rate.
+    so the IRM is an upper bound for magnitude-mask methods on that STFT.  Every model shares that STFT, so
+    the IRM depends on no model; :meth:`describe` records the (n_fft, hop) used at each rate.
     """
 
     name = "irm"
 
-    def __init__(self, spectral: SpectralConfig | None = None, source: str = "defaults"):
-        self.spectral = spectral or SpectralConfig()
-        self.source = source
+    def __init__(self):
         self.used: dict[int, tuple[int, int]] = {}
 
     def __call__(self, track: TrackAudio) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +67,7 @@ class OracleIRM:
         return ideal_ratio_mask(track, n_fft, hop)
 
     def describe(self) -> dict:
-        return {"method": self.name, "spectral": asdict(self.spectral), "spectral_from": self.source,
-                "stft": {str(r): {"n_fft": n, "hop": h} for r, (n, h) in sorted(self.used.items())}}
+        return {"method": self.name, "stft": {str(r): {"n_fft": n, "hop": h} for r, (n, h) in sorted(self.used.items())}}
 
 
 class SeparatorEstimator:
@@ -193,24 +188,16 @@ def make_estimator(method: str = "model", model_path: str | Path | list | None =
     """The estimator for a CLI ``--method`` (``model``, ``mixture``, ``irm``) or ``--estimates DIR``.
 
     ``model_path``: a model file, a list of them (an ensemble, :class:`~vocalsep.separate.Separator`) or None
-    (the shipped ensemble).  ``irm`` takes its STFT from the model if given, else from the first shipped model
-    if there is one, else from the default :class:`SpectralConfig` (the same values as ``configs/unet.yaml``).
+    (the shipped ensemble); ``irm`` and ``mixture`` take no model.
     """
     if estimates is not None:
         return EstimatesDir(estimates)
     if method == "mixture":
         return MixtureEstimator()
     if method == "irm":
-        from ..ensemble import model_paths
-        from ..model import ModelFile, default_model_path
-
-        paths = model_paths(model_path) if model_path is not None else [default_model_path()]
-        if len(paths) > 1:
-            raise VocalsepError("--method irm takes the STFT of one model; give one --model")
-        path = paths[0]
-        if model_path is not None or path.exists():
-            return OracleIRM(ModelFile.load(path, weights=False).spectral, source=str(path))
-        return OracleIRM(SpectralConfig(), source="defaults")
+        if model_path is not None:
+            raise VocalsepError("--method irm takes no model: the oracle mask depends on the reference stems alone")
+        return OracleIRM()
     if method == "model":
         from ..separate import Separator
 
