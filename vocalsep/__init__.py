@@ -5,7 +5,7 @@
     vocals, accompaniment = sep.separate(audio, sample_rate)   # audio: (samples, channels) float32
     sep.separate_file("song.mp3", "separated/song")
 
-Heavy modules (TensorFlow, librosa) are imported only when they are needed.
+Heavy modules (TensorFlow and Keras, LiteRT, PyAV) are imported only when they are needed.
 """
 
 from .errors import VocalsepError

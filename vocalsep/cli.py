@@ -17,9 +17,8 @@ from . import __version__, outspec  # outspec: the output options' names (standa
 from .errors import VocalsepError
 from .extras import tensorflow_if_backend, require
 
-# exit codes
+# exit codes (2, bad options, is click's own)
 EXIT_FAILED = 1      # a command failed, or some files of a batch did
-EXIT_USAGE = 2       # click's own code for bad options
 
 
 def _quiet_tensorflow() -> None:
@@ -199,7 +198,8 @@ def _log_to_stderr(level: int = 20) -> None:
               help="Run folder: checkpoint, logs, config.yaml, best.vsep and model.vsep.")
 @click.option("--batch-size", type=int, default=None, help="Patches per step (default: train.batch_size).")
 @click.option("--steps", type=int, default=None, help="Total training steps (default: train.steps).")
-@click.option("--lr", type=float, default=None, help="Adam learning rate (default: train.learning_rate).")
+@click.option("--lr", type=float, default=None,
+              help="Peak learning rate (Adam; AdamW with train.weight_decay) (default: train.learning_rate).")
 @click.option("--seed", type=int, default=None, help="Seed of initialisation and data (default: train.seed).")
 @click.option("--workers", type=int, default=None, help="Data worker processes (default: data.workers).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (without --config: "

@@ -155,7 +155,8 @@ class DataConfig:
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
     cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
-        ``$VOCALSEP_CACHE`` or ``~/.cache/vocalsep``, then ``/musdb/<hash of the track file>/``).
+        ``$VOCALSEP_CACHE``, else ``$XDG_CACHE_HOME/vocalsep``, else ``~/.cache/vocalsep``; then
+        ``/musdb/<hash of the track file>/``).
     cache_subtype: sample format of those wav files, ``FLOAT`` (exact) or ``PCM_16`` (half the disk).
     """
 

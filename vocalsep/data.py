@@ -6,7 +6,7 @@ Songs come from four kinds of data set, detected per path (``DataConfig.dataset 
               else ``test``).  Decoding an mp4 spawns ffmpeg, far too slow for random excerpts, so each
               track's vocals and accompaniment (drums + bass + other) are decoded once, through the ``musdb``
               package, into a cache of wav files (``DataConfig.cache_dir``, default
-              ``~/.cache/vocalsep/musdb``), written atomically, and read from there like any other stem.
+              :func:`default_cache_dir` ``/musdb``), written atomically, and read from there like any other stem.
 ``musdb-hq``  MUSDB18-HQ, ``<root>/{train,test}/<track>/{mixture,drums,bass,other,vocals}.wav``: read directly.
 ``ccmixter``  ``<root>/<song>/mix.wav, source-01.wav (accompaniment), source-02.wav (voice)``.
 ``stems``     ``<root>/<song>/vocals.* + accompaniment.*``, or any other stems: every audio file not named
@@ -47,7 +47,6 @@ from .errors import VocalsepError
 log = logging.getLogger("vocalsep.data")
 
 KINDS = ("musdb", "musdb-hq", "ccmixter", "stems")
-_MUSDB_STEMS = ("mixture", "drums", "bass", "other", "vocals")
 
 
 @dataclass(frozen=True)
@@ -188,6 +187,7 @@ def _discover_musdb_hq(root: Path, subset: str | None, skip: Skip = _warn_skip) 
 
 
 def default_cache_dir() -> Path:
+    """``$VOCALSEP_CACHE``, else ``$XDG_CACHE_HOME/vocalsep``, else ``~/.cache/vocalsep``."""
     base = os.environ.get("VOCALSEP_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vocalsep")
     return Path(base)
@@ -355,5 +355,5 @@ def split_songs(songs: Sequence[Song], validation: Sequence[str] = (), fraction:
 
 
 # the example sampler and the batch stream live in their own modules; their names stay importable from here
-from .sampler import MID as _MID, PatchSampler, validation_audio, validation_patches  # noqa: E402,F401
+from .sampler import PatchSampler, validation_audio, validation_patches  # noqa: E402,F401
 from .batches import BatchStream, batch_rng, iter_batches  # noqa: E402,F401

@@ -25,8 +25,6 @@ TAGS = ("title", "artist", "album", "date", "tracknumber", "genre", "comment", "
 _FFMPEG_NAMES = {"tracknumber": "track"}
 #: sample rates that opus holds
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
-#: LAME's variable-bitrate quality scale (-V): 0 best (about 245 kbps), 9 smallest (about 65 kbps)
-MP3_QUALITY_RANGE = (0.0, 9.0)
 
 
 @dataclass(frozen=True)

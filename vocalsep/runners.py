@@ -131,15 +131,6 @@ class LiteRunner:
         return out
 
 
-def litert_available() -> bool:
-    """Whether the LiteRT runtime (ai-edge-litert) can be imported."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def make_runner(mf: ModelFile, backend: str = "auto", batch: int = 4, threads: int | None = None) -> Runner:
     """The runner of ``mf`` for ``backend`` (one of :data:`BACKENDS`).  ``auto``: LiteRT when the file has a
     LiteRT model and the runtime imports, else Keras with the file's weights, read from ``mf.path`` now when

@@ -26,7 +26,6 @@ log = logging.getLogger("vocalsep.data")
 
 #: a stereo song's channel, chosen per example: 0 left, 1 right, 2 the mid
 MID = 2
-_MID = MID
 
 
 class _Unreadable(VocalsepError):
@@ -117,7 +116,7 @@ class PatchSampler:
                 raise _Unreadable(song, str(e)) from None
             if x.shape[1] == 1:
                 m = x[:, 0]
-            elif channel == _MID:
+            elif channel == MID:
                 m = x.mean(axis=1)
             else:
                 m = x[:, min(channel, x.shape[1] - 1)]
@@ -168,7 +167,7 @@ class PatchSampler:
         if song.channels >= 2 and self.data.channel_swap:
             channel = int(rng.integers(3))
         else:
-            channel = _MID
+            channel = MID
         return song, start, channel
 
     def waveforms(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +244,8 @@ def validation_patches(songs: Sequence[Song], spec: SpectralConfig, model: Model
     mix, voc, acc = [], [], []
     for i in take:
         s, start = cands[i]
-        v = sampler._source(s, s.vocals, start, _MID)
-        a = sampler._source(s, s.accompaniment, start, _MID)
+        v = sampler._source(s, s.vocals, start, MID)
+        a = sampler._source(s, s.accompaniment, start, MID)
         if np.abs(v + a).max() <= 1e-4:
             continue
         m, vm, am = sampler.magnitudes(v, a)

@@ -6,7 +6,8 @@ et al. (2018), on the waveform.  A model's network is built with
 :func:`vocalsep.model.build_model` and converted for LiteRT by :mod:`vocalsep.export`; README.md
 ("Architectures") says how to add one.
 
-``default.vsep`` beside these modules is the model file that ships with vocalsep.
+``default.vsep`` and ``default-seed1.vsep`` beside these modules are the model files that ship with vocalsep
+(an ensemble of two; ``vocalsep.model.SHIPPED_MODELS``).
 """
 
 from .registry import ARCHS, Arch, arch_names, get_arch, register

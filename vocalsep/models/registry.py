@@ -1,8 +1,8 @@
 """The architectures vocalsep can train and run, by name (as Demucs's ``get_model``).
 
-An architecture is one module of this package (and one YAML config under ``configs/``).  The module
-defines its settings, a dataclass extending :class:`vocalsep.config.ModelConfig`, and a builder, and
-registers them::
+An architecture family is one module of this package (``attention`` registers three), and each
+architecture one YAML config under ``configs/archs/``.  The module defines its settings, a dataclass
+extending :class:`vocalsep.config.ModelConfig`, and a builder, and registers them::
 
     @register("resunet", ResUNetConfig, cite="Zhang, Liu, Wang 2018, IEEE GRSL 15(5)")
     def build(cfg: ResUNetConfig):
