@@ -258,3 +258,26 @@ def test_batch_goes_on_after_a_bad_file(tiny_model, write_audio, tmp_path):
               progress=False, echo=lines.append)
     assert any("skipped" in line for line in lines)
     assert (tmp_path / "out" / "a" / "vocals.wav").stat().st_mtime_ns == mtime
+
+
+def test_a_rerun_over_a_folder_leaves_out_its_own_outputs(tiny_model, write_audio, tmp_path, caplog):
+    """``vocalsep separate music/ -o music/separated`` run again (to resume, or after adding a song) takes
+    the songs, not the stems it wrote the first time (they used to be separated into stems of stems)."""
+    import logging
+
+    write_audio("music/a.wav", 0.5)
+    sep = Separator(tiny_model)
+    assert not run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "music" / "separated",
+                         progress=False, echo=lambda s: None)
+    written = sorted(p.name for p in (tmp_path / "music" / "separated" / "a").iterdir())
+    assert written == [".vocalsep-outputs.json", "accompaniment.wav", "vocals.wav"]
+    write_audio("music/sep/vocals.wav", 0.2)  # a song of the user's that happens to be called vocals.wav
+    with caplog.at_level(logging.INFO, logger="vocalsep"):
+        jobs = collect_inputs([tmp_path / "music"])
+    assert sorted(str(j.name) for j in jobs) == ["a", "sep/vocals"]
+    assert "left out 2 file(s) that vocalsep wrote" in caplog.text
+    # a stem named on its own is taken; a folder of nothing but outputs is one error naming it
+    assert [j.path for j in collect_inputs([tmp_path / "music" / "separated" / "a" / "vocals.wav"])] == [
+        tmp_path / "music" / "separated" / "a" / "vocals.wav"]
+    with pytest.raises(VocalsepError, match="separated: only vocalsep's own outputs \\(2 files\\)"):
+        collect_inputs([tmp_path / "music" / "separated"])

@@ -6,6 +6,7 @@ opens an input that is not a regular file (a FIFO with no writer would block).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -14,6 +15,8 @@ import numpy as np
 
 from . import audio
 from .errors import VocalsepError
+
+log = logging.getLogger("vocalsep.inputs")
 
 
 def duration(path: Path) -> float:
@@ -44,20 +47,41 @@ class Job:
     error: str | None = None
 
 
+def vocalsep_outputs(folder: Path) -> set[str]:
+    """The names of the files in ``folder`` that vocalsep wrote as outputs (its manifest's records)."""
+    from .outputs import read_manifest
+
+    m = read_manifest(folder) or {}
+    names = [*(m.get("outputs") if isinstance(m.get("outputs"), dict) else {}),
+             *(m.get("complete") if isinstance(m.get("complete"), list) else []),
+             *(m.get("writing") if isinstance(m.get("writing"), list) else [])]
+    return {n for n in names if isinstance(n, str)}
+
+
 def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
     """Expand files and folders (recursively) into jobs.  A folder's files keep their sub-folders in the
-    output (``out/<sub>/<song>/``).  A missing path or a folder with no audio becomes a failed job, so that
-    the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
+    output (``out/<sub>/<song>/``); files that vocalsep wrote as outputs (listed in their folder's manifest,
+    e.g. ``separated/`` inside the folder from an earlier run) are left out, with one message per folder.
+    A file named on its own is always taken.  A missing path or a folder with no audio becomes a failed
+    job, so that the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
     jobs: list[Job] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.INPUT_EXTENSIONS
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.INPUT_EXTENSIONS
                            and not f.name.startswith("."))
+            made: dict[Path, set[str]] = {}  # folder -> its outputs, each manifest read once
+            for d in {f.parent for f in found}:
+                made[d] = vocalsep_outputs(d)
+            files = [f for f in found if f.name not in made[f.parent]]
+            if len(files) < len(found):
+                log.info("%s: left out %d file(s) that vocalsep wrote (outputs of an earlier run)",
+                         p, len(found) - len(files))
             if files:
                 jobs += [Job(f, output_name(f.relative_to(p))) for f in files]
             else:
-                jobs.append(Job(p, Path(p.name), f"{p}: no audio files found in this folder "
-                                                 f"(looked for {', '.join(audio.INPUT_EXTENSIONS)})"))
+                what = (f"only vocalsep's own outputs ({len(found)} files) found in this folder" if found else
+                        f"no audio files found in this folder (looked for {', '.join(audio.INPUT_EXTENSIONS)})")
+                jobs.append(Job(p, Path(p.name), f"{p}: {what}"))
         elif p.exists():
             jobs.append(Job(p, output_name(Path(p.name))))
         else:
