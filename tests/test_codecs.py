@@ -89,6 +89,21 @@ def test_opus_at_44100_is_one_line(tiny_model, tmp_path, rng):
     assert not list((tmp_path / "out").rglob("*.opus"))
 
 
+@pytest.mark.parametrize("fmt, channels, ok", [("mp3", 6, "wav or flac or ogg or opus"),
+                                               ("flac", 9, "wav or ogg or opus")])
+def test_more_channels_than_a_format_holds_is_one_line(tiny_model, tmp_path, rng, fmt, channels, ok):
+    """5.1 audio as mp3 (LAME holds stereo) used to fail as 'Format not recognised', naming a temporary file."""
+    src = tmp_path / "surround.wav"
+    sf.write(src, make_audio(rng, 0.5, 48000, channels), 48000)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", fmt)
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0
+    assert f"vocals.{fmt}: {fmt} holds at most" in r.output and f"not {channels}" in r.output
+    assert f"use --format {ok}" in r.output and ".part" not in r.output
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", "ogg")  # the suggestion works
+    assert r.exit_code == 0, r.output
+
+
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
 def test_tags_are_copied_to_each_stem(tiny_model, tmp_path, rng, fmt):
     src = tmp_path / "song.flac"

@@ -25,6 +25,8 @@ TAGS = ("title", "artist", "album", "date", "tracknumber", "genre", "comment", "
 _FFMPEG_NAMES = {"tracknumber": "track"}
 #: sample rates that opus holds
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+#: the most channels a format holds (LAME: stereo; FLAC: 8); the others take more than inputs have
+MAX_CHANNELS = {"mp3": 2, "flac": 8}
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,13 @@ def add_cover(tmp: Path, fmt: str, cover: Cover, path: Path, tags: dict | None =
                                               str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
-def writer_options(fmt: str, sample_rate: int, enc: Encoding | None, path: Path) -> dict:
+def writer_options(fmt: str, sample_rate: int, enc: Encoding | None, path: Path, channels: int = 1) -> dict:
     """soundfile.SoundFile's keyword arguments for ``enc`` (VocalsepError for what ``fmt`` at
-    ``sample_rate`` cannot have)."""
+    ``sample_rate`` with ``channels`` cannot have)."""
+    if channels > MAX_CHANNELS.get(fmt, channels):
+        others = [f for f in ("wav", "flac", "ogg", "opus") if channels <= MAX_CHANNELS.get(f, channels)]
+        raise VocalsepError(f"{path}: {fmt} holds at most {MAX_CHANNELS[fmt]} channels, not {channels} (outputs keep "
+                            f"the input's channels); use --format {' or '.join(others)}")
     if fmt == "opus" and sample_rate not in OPUS_RATES:
         raise VocalsepError(f"{path}: opus holds audio at {', '.join(str(r // 1000) for r in OPUS_RATES)} kHz, "
                             f"not {sample_rate} Hz (outputs keep the input's rate); use --format ogg (Vorbis)")
@@ -179,7 +185,7 @@ def open_writer(tmp: Path, sample_rate: int, channels: int, fmt: str, major: str
     flac and mp3 need)."""
     import soundfile as sf
 
-    kw = writer_options(fmt, sample_rate, enc, path)
+    kw = writer_options(fmt, sample_rate, enc, path, channels)
     try:
         f = sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype,
                          **kw)
