@@ -239,6 +239,54 @@ def test_collect_inputs(tmp_path, write_audio):
     assert "no such file" in jobs[0].error and [j.error for j in jobs[1:]] == [None, None]
 
 
+class FailingRunner(ConstantMask):
+    """Stands in for a network whose runtime fails on the ``fail``-th call (counting from 1): LiteRT's
+    RuntimeError when out of memory, or an error type the batch does not know."""
+
+    def __init__(self, error, fail=1):
+        super().__init__(0.5)
+        self.error, self.fail, self.calls = error, fail, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == self.fail:
+            raise self.error
+        return super().__call__(x)
+
+
+def test_a_failing_network_is_blamed_on_the_model_not_the_input(tiny_model, write_audio, tmp_path):
+    """It was reported as '<song>: could not be decoded (...)'; and an error type the batch did not know
+    (TensorFlow's are not RuntimeErrors) stopped the whole batch with a traceback."""
+    write_audio("music/a.wav", 0.5)
+    write_audio("music/b.wav", 0.5)
+    sep = Separator(tiny_model)
+    sep.runner = FailingRunner(RuntimeError("Failed to invoke the interpreter: out of memory"))
+    with pytest.raises(VocalsepError) as e:
+        sep.separate_file(tmp_path / "music" / "a.wav", tmp_path / "o1")
+    assert str(e.value) == (f"{tiny_model}: the network failed (RuntimeError: Failed to invoke the "
+                            "interpreter: out of memory)")
+    assert not (tmp_path / "o1").exists() or not [p for p in (tmp_path / "o1").rglob("*") if p.is_file()]
+
+    class Unknown(Exception):
+        pass
+
+    sep.runner = FailingRunner(Unknown("boom"))
+    lines = []
+    failed = run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "o2", progress=False, echo=lines.append)
+    assert [(f.job.path.name, f.message) for f in failed] == [
+        ("a.wav", f"{tmp_path / 'music' / 'a.wav'}: {tiny_model}: the network failed (Unknown: boom)")]
+    assert (tmp_path / "o2" / "b" / "vocals.wav").exists() and not (tmp_path / "o2" / "a").exists()
+
+    def broken(*args, **kwargs):  # a bug of ours outside the network: that file fails, the batch goes on
+        raise TypeError("a bug")
+
+    sep.runner = ConstantMask(0.5)
+    sep._stream_file = broken
+    failed = run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "o3", progress=False, echo=lines.append)
+    assert [f.message for f in failed] == [f"{tmp_path / 'music' / n}: unexpected error (TypeError: a bug)"
+                                           for n in ("a.wav", "b.wav")]
+
+
 def test_batch_goes_on_after_a_bad_file(tiny_model, write_audio, tmp_path):
     write_audio("music/a.wav", 0.5)
     (tmp_path / "music" / "broken.mp3").write_bytes(b"\x00garbage" * 50)

@@ -96,6 +96,8 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
             outcomes.append(Outcome(job, "failed", str(e)))
         except (OSError, MemoryError) as e:
             outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
+        except Exception as e:  # a bug of ours, or a library's error we do not know: this file fails, not the batch
+            outcomes.append(Outcome(job, "failed", f"{job.path}: unexpected error ({type(e).__name__}: {e})"))
         advance(end, end)
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:

@@ -50,10 +50,17 @@ def load_members(model, backend: str, batch: int, threads: int | None, patch_ove
 
 def mean_masks(members: list[Member], x_model: np.ndarray) -> np.ndarray:
     """The mean of the members' masks of ``x_model`` ((samples, channels) float32 at the model's rate):
-    (channels, freq_bins, frames) float32 in [0, 1]."""
+    (channels, freq_bins, frames) float32 in [0, 1].  A runtime's own error (LiteRT out of memory, a
+    TensorFlow error) becomes a VocalsepError naming the model file, so that it is not taken for the input's."""
     total = None
     for m in members:
-        masks = m.frontend.masks(x_model, m.runner, m.path)
+        try:
+            masks = m.frontend.masks(x_model, m.runner, m.path)
+        except (VocalsepError, MemoryError):
+            raise
+        except Exception as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise VocalsepError(f"{m.path}: the network failed ({type(e).__name__}{': ' + msg if msg else ''})") from e
         total = masks if total is None else total + masks
     return total if len(members) == 1 else total / np.float32(len(members))
 
