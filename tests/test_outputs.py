@@ -288,3 +288,37 @@ def test_a_damaged_manifest_is_ignored_not_a_traceback(tmp_path, content):
     (tmp_path / "song" / outputs.MANIFEST).write_bytes(content)
     (tmp_path / "song" / "vocals.wav").write_bytes(b"x")
     assert outputs.state(tmp_path / "song", STEM_FILES) == "partial"
+
+
+def test_a_file_system_without_locks_writes_with_one_warning(tiny_model, write_audio, tmp_path, monkeypatch, caplog):
+    """flock refused by the file system (ENOLCK: NFS without a lock daemon) used to fail every song as
+    'another vocalsep run (process ?) is writing there'; contention (EWOULDBLOCK) still does."""
+    import errno
+    import logging
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(outputs.fcntl, "flock", no_locks)
+    monkeypatch.setattr(outputs, "_warned_unlocked", set())
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)  # (the CLI's tests turn it off)
+    for name in ("a.wav", "b.wav"):
+        write_audio(f"music/{name}", 0.4)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="vocalsep"):
+        failed = run_batch(Separator(tiny_model), collect_inputs([tmp_path / "music"]), out, progress=False,
+                           echo=lambda s: None)
+    assert not failed
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.wav")) == [
+        "a/accompaniment.wav", "a/vocals.wav", "b/accompaniment.wav", "b/vocals.wav"]
+    warnings = [r.getMessage() for r in caplog.records if "cannot lock" in r.getMessage()]
+    assert len(warnings) == 1 and "No locks available" in warnings[0]  # once per file system
+    assert not list(out.rglob(outputs.LOCK))
+
+    def busy(fd, op):
+        raise BlockingIOError(errno.EWOULDBLOCK, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(outputs.fcntl, "flock", busy)
+    failed = run_batch(Separator(tiny_model), collect_inputs([tmp_path / "music" / "a.wav"]), tmp_path / "o2",
+                       progress=False, echo=lambda s: None)
+    assert len(failed) == 1 and "another vocalsep run" in failed[0].message

@@ -308,11 +308,12 @@ def test_batch_goes_on_after_a_bad_file(tiny_model, write_audio, tmp_path):
     assert (tmp_path / "out" / "a" / "vocals.wav").stat().st_mtime_ns == mtime
 
 
-def test_a_rerun_over_a_folder_leaves_out_its_own_outputs(tiny_model, write_audio, tmp_path, caplog):
+def test_a_rerun_over_a_folder_leaves_out_its_own_outputs(tiny_model, write_audio, tmp_path, caplog, monkeypatch):
     """``vocalsep separate music/ -o music/separated`` run again (to resume, or after adding a song) takes
     the songs, not the stems it wrote the first time (they used to be separated into stems of stems)."""
     import logging
 
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)  # (the CLI's tests turn it off)
     write_audio("music/a.wav", 0.5)
     sep = Separator(tiny_model)
     assert not run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "music" / "separated",

@@ -4,6 +4,8 @@ A run that writes a song's outputs (``vocals.wav`` and ``accompaniment.wav``, or
 folder first **claims** it: it takes an exclusive lock (``flock``) on ``<folder>/.vocalsep.lock``, which the
 kernel drops when the process dies, so a killed run never leaves a folder locked.  A second run that wants
 the same folder meanwhile gets a VocalsepError naming the first run's process id; it never writes there.
+On a file system that refuses locks (NFS without a lock daemon) the run writes without the claim, after
+one warning.
 
 The outputs are committed together, after every temporary file is complete:
 
@@ -29,7 +31,9 @@ removes only what this run created: its temporary files, its lock file and the f
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -45,6 +49,7 @@ except ImportError:  # pragma: no cover  (Windows: no claim, the commit is still
 
 MANIFEST = ".vocalsep-outputs.json"
 LOCK = ".vocalsep.lock"
+_warned_unlocked: set[int] = set()  # file systems (st_dev) already warned about: no flock there
 _MANIFEST_LIMIT = 1 << 20  # bytes read of a manifest at most
 
 
@@ -171,12 +176,15 @@ class Claim:
                 raise VocalsepError(f"{self.folder}: cannot write there ({e.strerror})") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                self.release()
-                raise VocalsepError(f"{self.folder}: another vocalsep run (process {pid}) is writing there; "
-                                    "wait for it or choose another output folder") from None
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):  # no locks on this file system (NFS
+                    self._unlocked(fd, e)                              # without a lock daemon): go on, say so
+                else:
+                    pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    self.release()
+                    raise VocalsepError(f"{self.folder}: another vocalsep run (process {pid}) is writing there; "
+                                        "wait for it or choose another output folder") from None
             try:  # its last holder may have removed the lock file between our open and our lock: retry
                 same = os.path.samestat(os.fstat(fd), os.stat(lock, follow_symlinks=False))
             except FileNotFoundError:
@@ -193,6 +201,16 @@ class Claim:
         atomic.clear_stale(self.folder)  # temporary files of dead runs: nobody else writes here now
         check(self.folder, self.names, self.overwrite, self.about)
         return self
+
+    def _unlocked(self, fd: int, e: OSError) -> None:
+        """The file system of ``fd`` refuses ``flock`` (``e``): write without the claim (the commit is still
+        all or nothing), with one warning per file system."""
+        dev = os.fstat(fd).st_dev
+        if dev not in _warned_unlocked:
+            _warned_unlocked.add(dev)
+            logging.getLogger("vocalsep").warning(
+                "%s: cannot lock output folders on this file system (%s): a second vocalsep run writing the same "
+                "song at the same time would not be stopped", self.folder, e.strerror or e)
 
     def release(self) -> None:
         """Give the folder up: remove the lock file, then the folders this claim made if they are empty."""
