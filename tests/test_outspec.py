@@ -256,6 +256,18 @@ def test_start_and_duration_separate_that_part(tiny_model, write_audio, tmp_path
     assert r.exit_code == 1 and "--start 3 s is at or past its end" in r.stderr
 
 
+def test_a_start_near_the_end_of_a_short_ogg(tiny_model, write_audio, tmp_path):
+    """libsndfile's Vorbis decoder, once it has read from a short file, finds nothing after a seek into its
+    last ~1000 samples: --start 0.99 of a 1 s ogg was refused as past its end."""
+    src = write_audio("short.ogg", 1.0, sr=44100, channels=1)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--start", "0.99", "--float32")
+    assert r.exit_code == 0, r.stderr
+    v, sr = sf.read(tmp_path / "out" / "short" / "vocals.wav", dtype="float32")
+    assert sr == 44100 and 400 <= len(v) <= 441  # to the end (Vorbis may hold a few samples less)
+    r = run("separate", src, "-o", tmp_path / "out2", "--model", tiny_model, "--start", "1.5")
+    assert r.exit_code == 1 and "--start 1.5 s is at or past its end" in r.stderr
+
+
 def test_mp3_bitrate_is_constant_and_as_asked(tiny_model, write_audio, tmp_path):
     src = write_audio("song.wav", 3.0, sr=44100)
     sizes = {}

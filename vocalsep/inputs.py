@@ -113,15 +113,20 @@ def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndar
             sr, ch = f.samplerate, f.channels
             start, frames = opts.span(sr)
             with audio.quiet_stderr():
-                first = f.read(1024, dtype="float32")
-                if start and len(first):
+                # the start is probed before any read: libsndfile's Vorbis decoder, once it has read, finds
+                # nothing after a seek into the last ~1000 samples of a short file
+                if start:
                     try:
                         f.seek(start)
                         first = f.read(1, dtype="float32")
                     except (sf.LibsndfileError, RuntimeError, ValueError):
-                        raise VocalsepError(past_end) from None
+                        first = np.zeros((0, ch), np.float32)
                     if len(first) == 0:
-                        raise VocalsepError(past_end)
+                        f.seek(0)
+                        if len(f.read(1, dtype="float32")):
+                            raise VocalsepError(past_end)
+                else:
+                    first = f.read(1024, dtype="float32")
     except (sf.LibsndfileError, RuntimeError) as e:
         if audio.libsndfile_only(path):
             raise audio._soundfile_error(path, e) from None
