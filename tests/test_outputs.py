@@ -322,3 +322,15 @@ def test_a_file_system_without_locks_writes_with_one_warning(tiny_model, write_a
     failed = run_batch(Separator(tiny_model), collect_inputs([tmp_path / "music" / "a.wav"]), tmp_path / "o2",
                        progress=False, echo=lambda s: None)
     assert len(failed) == 1 and "another vocalsep run" in failed[0].message
+
+
+def test_an_output_that_is_the_input_is_refused_even_with_overwrite(tiny_model, write_audio, tmp_path):
+    """``vocalsep separate t/vocals.wav -o t --filename "{stem}.{ext}"``: the message suggested --overwrite,
+    which then replaced the input with its own vocals."""
+    src = write_audio("t/vocals.wav", 0.4)
+    before = src.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        r = CliRunner().invoke(main, ["separate", str(src), "-o", str(tmp_path / "t"), "--filename", "{stem}.{ext}",
+                                      "--model", str(tiny_model), *extra])
+        assert r.exit_code == 1 and "is the input file itself" in r.output and "--overwrite" not in r.output
+        assert src.read_bytes() == before and sorted(p.name for p in (tmp_path / "t").iterdir()) == ["vocals.wav"]

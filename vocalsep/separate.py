@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -260,6 +261,10 @@ class Separator:
         about = {"input": str(path), "model": self.model_name, "model_sha256": self.model_sha256(),
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
+        for f in files:  # not even with overwrite: the input would be gone, replaced by one of its stems
+            if (out_dir / f).exists() and path.exists() and os.path.samefile(out_dir / f, path):
+                raise VocalsepError(f"{path}: its output {out_dir / f} is the input file itself; choose another "
+                                    "output folder (-o) or --filename")
         outputs.check(out_dir, files, overwrite, about)  # before any decoding
         sr, channels, blocks = self._open_blocks(path, opts)
         encoding = opts.encoding(path)  # the tags and cover, read once
