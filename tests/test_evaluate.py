@@ -308,6 +308,14 @@ def test_cli_mixture_on_stems_folder(tmp_path):
     assert d["tracks"][0]["name"] == "song_a"
     assert d["tracks"][0]["vocals"]["SDR"] == pytest.approx(np.nanmedian(sdr[0]), rel=1e-6)
     assert d["tracks"][0]["accompaniment"]["ISR"] == pytest.approx(np.nanmedian(isr[1]), rel=1e-6)
+    # an existing --out is replaced only with --overwrite (it was overwritten without a word), before any scoring
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"RIFF audio")
+    res = run("--data", stems, "--method", "mixture", "--out", victim, "--quiet")
+    assert res.exit_code == 1 and f"{victim}: already exists (use --overwrite" in res.output and not res.stdout
+    assert victim.read_bytes() == b"RIFF audio"
+    res = run("--data", stems, "--method", "mixture", "--out", out, "--quiet", "--overwrite")
+    assert res.exit_code == 0 and json.loads(out.read_text())["n_tracks"] == 2
     vals = [t["vocals"]["SDR"] for t in d["tracks"]]
     assert d["aggregate"]["vocals"]["SDR"] == pytest.approx(np.median(vals))
 

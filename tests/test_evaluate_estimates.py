@@ -56,7 +56,7 @@ def test_seconds_cuts_estimates_as_it_cuts_references(tmp_path):
     leaky_estimates(cut, "song", v, a, n=SR // 2)
     for folder in (est, cut):
         res = run("evaluate", "--data", stems, "--estimates", folder, "--seconds", 0.5, "-o", tmp_path / "r.json",
-                  "--quiet")
+                  "--quiet", "--overwrite")
         assert res.exit_code == 0, res.output
         n = SR // 2
         want = museval_direct(v[:n], a[:n], (v + 0.2 * a)[:n], (a + 0.3 * v)[:n], SR)

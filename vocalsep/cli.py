@@ -287,12 +287,14 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes that score tracks in parallel.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
-              help="Write every figure (per track, per window, aggregate) to this JSON file.")
+              help="Write every figure (per track, per window, aggregate) to this JSON file (an existing file only "
+                   "with --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @_verbosity
 def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
              songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
              estimates: Path | None, models: tuple[Path, ...], fast: bool, backend: str, seconds: float | None,
-             jobs: int, out: Path | None, quiet: bool, verbose: bool) -> None:
+             jobs: int, out: Path | None, overwrite: bool, quiet: bool, verbose: bool) -> None:
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
@@ -316,6 +318,8 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     if out is not None and (out.is_dir() or not os.access(out.parent, os.W_OK)):  # before the scoring, not after
         raise VocalsepError(f"{out}: is a folder; --out takes a JSON file name" if out.is_dir()
                             else f"{out}: the folder {out.parent} is not writable")
+    if out is not None and os.path.lexists(out) and not overwrite:
+        raise VocalsepError(f"{out}: already exists (use --overwrite to replace it)")
     prefixes = list(songs) + (ev.read_list_file(songs_file) if songs_file is not None else [])
     tracks = ev.load_tracks(data, dataset, subset)
     if split is not None:
