@@ -207,10 +207,18 @@ def test_a_template_never_writes_outside_the_output_folder(tiny_model, write_aud
     ("{track}.{ext}", "needs {stem}"), ("{stem}/{track}.{ext}", "must be in the file name"),
     ("{track.__class__}/{stem}", "unknown field"), ("{}/{stem}", "unknown field"), ("{song}/{stem}", "unknown field"),
     ("{track}/{stem", "--filename"),
+    ("{track}/{stem}.WAV", "end in .wav but the format is flac"),  # flac data in a .wav file, as it was
 ])
 def test_bad_templates_are_refused_before_any_work(template, problem):
     with pytest.raises(VocalsepError, match=problem):
-        OutputOptions(template=template)
+        OutputOptions("flac", template=template)
+
+
+def test_a_template_may_name_the_format_it_writes():
+    assert OutputOptions("wav", template="{track}/{stem}.wav").file_names() == {
+        "vocals": "vocals.wav", "accompaniment": "accompaniment.wav"}
+    assert OutputOptions("flac", template="{track}/{stem}-flac").files(Path("a"), Path("a.mp3"))[1] == {
+        "vocals": "vocals-flac", "accompaniment": "accompaniment-flac"}
 
 
 @pytest.fixture(scope="module")

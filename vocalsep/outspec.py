@@ -38,6 +38,8 @@ DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
 FORMATS = {"wav": "WAV", "flac": "FLAC", "mp3": "MP3", "ogg": "OGG", "opus": "OGG"}
 #: the lossy ones: no sample format, samples cut at +-1 (``rescale`` by default)
 LOSSY = ("mp3", "ogg", "opus")
+#: file name suffixes that say an audio format, which a --filename template must not contradict
+_AUDIO_SUFFIXES = {"wav", "flac", "mp3", "ogg", "opus", "oga", "m4a", "aac", "aif", "aiff", "wma"}
 #: file names of vocalsep's own bookkeeping in an output folder (outputs.MANIFEST, outputs.LOCK)
 _RESERVED = (".vocalsep-outputs.json", ".vocalsep.lock")
 
@@ -163,6 +165,10 @@ class OutputOptions:
         if len(self.stems) > 1 and "stem" not in fields:
             raise VocalsepError(f"--filename {t!r}: needs {{stem}}, or both stems get the same name")
         a, b = (Path(self._format("t", s, "x")) for s in ("s1", "s2"))
+        ext = a.suffix.lower().lstrip(".")
+        if ext in _AUDIO_SUFFIXES and ext != self.fmt:  # e.g. "{track}/{stem}.wav" with -f flac: flac in a .wav
+            raise VocalsepError(f"--filename {t!r}: its files end in .{ext} but the format is {self.fmt} (-f); end "
+                                "it with .{ext}, or choose the format with -f")
         if a.parent != b.parent:
             raise VocalsepError(f"--filename {t!r}: {{stem}} must be in the file name, not a folder name: a "
                                 "song's stems go to one folder, where they are committed together")
