@@ -17,17 +17,18 @@ from . import __version__, outspec  # outspec: the output options' names (standa
 from .errors import VocalsepError
 from .extras import tensorflow_if_backend, require
 
-# exit codes (2, bad options, is click's own)
+# exit codes
 EXIT_FAILED = 1      # a command failed, or some files of a batch did
+EXIT_USAGE = 2       # bad options (click's own code for them)
 
 
 def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str, code: int = 1) -> None:
     click.echo(f"Error: {msg}", err=True)
-    sys.exit(EXIT_FAILED)
+    sys.exit(code)
 
 
 class _Group(click.Group):
@@ -140,8 +141,11 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
     from .interrupt import sigterm_as_ctrl_c
     from .outspec import STEMS, OutputOptions
     progress = _output(quiet, verbose)
-    options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
-                            mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
+    try:  # options that contradict each other are bad options: exit code 2, as for click's own checks
+        options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
+                                mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
+    except VocalsepError as e:
+        _fail(str(e), EXIT_USAGE)
     if backend == "keras":
         require("train", "the keras backend (--backend keras)")
         tensorflow_if_backend()
