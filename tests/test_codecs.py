@@ -90,7 +90,7 @@ def test_opus_at_44100_is_one_line(tiny_model, tmp_path, rng):
 
 
 @pytest.mark.parametrize("fmt, channels, ok", [("mp3", 6, "wav or flac or ogg or opus"),
-                                               ("flac", 9, "wav or ogg or opus")])
+                                               ("flac", 9, "wav or ogg or opus")])  # (48 kHz: opus holds it)
 def test_more_channels_than_a_format_holds_is_one_line(tiny_model, tmp_path, rng, fmt, channels, ok):
     """5.1 audio as mp3 (LAME holds stereo) used to fail as 'Format not recognised', naming a temporary file."""
     src = tmp_path / "surround.wav"
@@ -102,6 +102,17 @@ def test_more_channels_than_a_format_holds_is_one_line(tiny_model, tmp_path, rng
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", "ogg")  # the suggestion works
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("rate", [1000, 96000])
+def test_mp3_at_a_rate_it_cannot_hold_is_one_line(tiny_model, tmp_path, rng, rate):
+    """It was 'cannot write mp3 (Error opening '.../.vocals.mp3.<pid>.<random>.part': ...)'."""
+    src = tmp_path / "song.wav"
+    sf.write(src, make_audio(rng, 0.5, rate, 2), rate)
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", "mp3")
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and ".part" not in r.output
+    assert f"mp3 holds audio at 8, 11.025, 12, 16, 22.05, 24, 32, 44.1, 48 kHz, not {rate} Hz" in r.output
+    assert "--format ogg or flac" in r.output and not list((tmp_path / "out").rglob("*.mp3"))
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])

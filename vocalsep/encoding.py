@@ -25,6 +25,8 @@ TAGS = ("title", "artist", "album", "date", "tracknumber", "genre", "comment", "
 _FFMPEG_NAMES = {"tracknumber": "track"}
 #: sample rates that opus holds
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+#: sample rates that mp3 holds (MPEG-1, 2 and 2.5)
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 #: the most channels a format holds (LAME: stereo; FLAC: 8); the others take more than inputs have
 MAX_CHANNELS = {"mp3": 2, "flac": 8}
 
@@ -161,9 +163,13 @@ def writer_options(fmt: str, sample_rate: int, enc: Encoding | None, path: Path,
     """soundfile.SoundFile's keyword arguments for ``enc`` (VocalsepError for what ``fmt`` at
     ``sample_rate`` with ``channels`` cannot have)."""
     if channels > MAX_CHANNELS.get(fmt, channels):
-        others = [f for f in ("wav", "flac", "ogg", "opus") if channels <= MAX_CHANNELS.get(f, channels)]
+        others = [f for f in ("wav", "flac", "ogg", "opus") if channels <= MAX_CHANNELS.get(f, channels)
+                  and (f != "opus" or sample_rate in OPUS_RATES)]
         raise VocalsepError(f"{path}: {fmt} holds at most {MAX_CHANNELS[fmt]} channels, not {channels} (outputs keep "
                             f"the input's channels); use --format {' or '.join(others)}")
+    if fmt == "mp3" and sample_rate not in MP3_RATES:
+        raise VocalsepError(f"{path}: mp3 holds audio at {', '.join(f'{r / 1000:g}' for r in MP3_RATES)} kHz, not "
+                            f"{sample_rate} Hz (outputs keep the input's rate); use --format ogg or flac")
     if fmt == "opus" and sample_rate not in OPUS_RATES:
         raise VocalsepError(f"{path}: opus holds audio at {', '.join(str(r // 1000) for r in OPUS_RATES)} kHz, "
                             f"not {sample_rate} Hz (outputs keep the input's rate); use --format ogg (Vorbis)")
