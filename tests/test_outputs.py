@@ -334,3 +334,21 @@ def test_an_output_that_is_the_input_is_refused_even_with_overwrite(tiny_model, 
                                       "--model", str(tiny_model), *extra])
         assert r.exit_code == 1 and "is the input file itself" in r.output and "--overwrite" not in r.output
         assert src.read_bytes() == before and sorted(p.name for p in (tmp_path / "t").iterdir()) == ["vocals.wav"]
+
+
+def test_another_tools_stems_are_not_taken_for_a_done_song(tiny_model, write_audio, tmp_path):
+    """Spleeter's layout (separated/song/vocals.wav + accompaniment.wav, no vocalsep manifest) was skipped as
+    done, exit 0; now the song fails until --overwrite, and the files are kept."""
+    src = write_audio("song.wav", 0.4)
+    folder = tmp_path / "separated" / "song"
+    folder.mkdir(parents=True)
+    for n in STEM_FILES:
+        (folder / n).write_bytes(b"spleeter's")
+    r = CliRunner().invoke(main, ["separate", str(src), "-o", str(tmp_path / "separated"), "--model", str(tiny_model)])
+    assert r.exit_code == 1 and "no vocalsep run vouches for them" in r.output and "--overwrite" in r.output
+    assert all((folder / n).read_bytes() == b"spleeter's" for n in STEM_FILES)
+    r = CliRunner().invoke(main, ["separate", str(src), "-o", str(tmp_path / "separated"), "--model", str(tiny_model),
+                                  "--overwrite"])
+    assert r.exit_code == 0 and outputs.state(folder, STEM_FILES) == "done"
+    r = CliRunner().invoke(main, ["separate", str(src), "-o", str(tmp_path / "separated"), "--model", str(tiny_model)])
+    assert r.exit_code == 0 and "skipped" in r.output  # vocalsep's own: done

@@ -49,13 +49,9 @@ class Job:
 
 def vocalsep_outputs(folder: Path) -> set[str]:
     """The names of the files in ``folder`` that vocalsep wrote as outputs (its manifest's records)."""
-    from .outputs import read_manifest
+    from .outputs import read_manifest, recorded
 
-    m = read_manifest(folder) or {}
-    names = [*(m.get("outputs") if isinstance(m.get("outputs"), dict) else {}),
-             *(m.get("complete") if isinstance(m.get("complete"), list) else []),
-             *(m.get("writing") if isinstance(m.get("writing"), list) else [])]
-    return {n for n in names if isinstance(n, str)}
+    return recorded(read_manifest(folder))
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:

@@ -21,8 +21,9 @@ The outputs are committed together, after every temporary file is complete:
 A failure (an error, Ctrl-C, SIGTERM) in steps 1-3 puts back what was there: the old outputs (from their
 hard links) or nothing.  A run killed outright (kill -9, a power cut) in steps 1-3 leaves the manifest at
 ``writing``, so the song never counts as done: the next run writes it again.  A song counts as done when
-all its outputs exist and the manifest does not say they are being written (a folder without a manifest,
-as written by vocalsep 0.1, counts as done when all the outputs exist).  A done song whose manifest says its
+all its outputs exist, the manifest records them and does not say they are being written (files that no
+manifest records, another tool's or vocalsep 0.1's, are not taken for done: without ``overwrite`` that is
+an error).  A done song whose manifest says its
 outputs were made by another model (another SHA-256) or with other options is not taken for done: without
 ``overwrite`` that is an error (:class:`OutputsDiffer`), so a run never silently keeps another model's
 outputs as its own.  Cleaning up after a failure
@@ -103,7 +104,9 @@ def state(folder: str | Path, names: Iterable[str]) -> str:
     """What ``folder`` holds of the outputs ``names`` (file names):
 
     ``absent`` (none of them), ``done`` (all, complete), ``interrupted`` (a run that was writing them died:
-    what is there is vocalsep's own and may be replaced) or ``partial`` (some of them, from elsewhere).
+    what is there is vocalsep's own and may be replaced), ``partial`` (some of them, from elsewhere) or
+    ``foreign`` (all of them, but no manifest vouches for them: another tool's, such as Spleeter's
+    ``vocals.wav`` and ``accompaniment.wav``, or vocalsep 0.1's, which wrote none).
     """
     folder, names = Path(folder), list(names)
     m = read_manifest(folder)
@@ -113,7 +116,19 @@ def state(folder: str | Path, names: Iterable[str]) -> str:
     present = [n for n in names if os.path.lexists(folder / n)]
     if not present:
         return "absent"
-    return "done" if len(present) == len(names) else "partial"
+    if len(present) < len(names):
+        return "partial"
+    return "done" if set(names) <= recorded(m) else "foreign"
+
+
+def recorded(manifest: dict | None) -> set[str]:
+    """The file names a manifest (:func:`read_manifest`) records as vocalsep's outputs: complete, or being
+    written."""
+    m = manifest or {}
+    names = [*(m.get("outputs") if isinstance(m.get("outputs"), dict) else {}),
+             *(m.get("complete") if isinstance(m.get("complete"), list) else []),
+             *(m.get("writing") if isinstance(m.get("writing"), list) else [])]
+    return {n for n in names if isinstance(n, str)}
 
 
 def check(folder: str | Path, names: list[str], overwrite: bool, about: dict | None = None) -> str:
@@ -129,6 +144,9 @@ def check(folder: str | Path, names: list[str], overwrite: bool, about: dict | N
         if why:
             raise OutputsDiffer(why)
         raise OutputsExist(f"{folder / names[0]}: already exists (use --overwrite to replace it)")
+    if st == "foreign":
+        raise VocalsepError(f"{folder}: holds {', '.join(names)}, but no vocalsep run vouches for them (another "
+                            "tool's outputs, or vocalsep 0.1's); use --overwrite to replace them")
     if st == "partial":
         have = [n for n in names if os.path.lexists(folder / n)]
         raise VocalsepError(f"{folder}: holds {', '.join(have)} but not all the outputs, and no vocalsep run was "
