@@ -171,6 +171,10 @@ def test_templates_keep_a_mp3_and_a_wav_apart(tiny_model, write_audio, tmp_path)
     write_audio("music/a.flac", 0.3)
     r = run("separate", tmp_path / "music", "-o", tmp_path / "out", "--model", tiny_model)
     assert r.exit_code == 1 and "same output files as" in r.stderr and "{input_ext}" in r.stderr
+    r = run("separate", tmp_path / "music" / "a.wav", tmp_path / "music" / "a.wav", "-o", tmp_path / "twice",
+            "--model", tiny_model)  # the same file twice: neither rename nor {input_ext} would help
+    assert r.exit_code == 1 and "a.wav: given twice" in r.stderr and "{input_ext}" not in r.stderr
+    assert (tmp_path / "twice" / "a" / "vocals.wav").exists()
     r = run("separate", tmp_path / "music", "-o", tmp_path / "out2", "--model", tiny_model,
             "--filename", "{track}_{input_ext}/{stem}.{ext}")
     assert r.exit_code == 0, r.output

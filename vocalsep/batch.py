@@ -32,6 +32,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
               progress: bool | None = True, echo=None, report_failures: bool = True, quiet: bool = False,
               verbose: bool = False, options: OutputOptions | None = None) -> list[Outcome]:
@@ -78,6 +85,8 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
             folder, names = opts.files(job.name, job.path)
             files = [folder / n for n in names.values()]
             other = next((seen[f] for f in files if f in seen), None)
+            if other is not None and (other == job.path or _same_file(other, job.path)):
+                raise VocalsepError(f"{job.path}: given twice (as {other}); separated once")
             if other is not None:
                 raise VocalsepError(f"{job.path}: same output files as {other} ({out_root / files[0]}); rename "
                                     "one of them, or add {input_ext} to --filename")

@@ -225,5 +225,5 @@ def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float
         n = sum(w.clipped for w in writers.values())
         if n:
             log.warning("%s: %s samples beyond full scale (peak %.2f, %+.1f dBFS) clamped to +-1; the stems no "
-                        "longer add up to the input (--clip rescale or --float32 keep them whole)",
-                        path, f"{n:,}", peak, 20 * math.log10(peak))
+                        "longer add up to the input (%s keeps them whole)", path, f"{n:,}", peak, 20 * math.log10(peak),
+                        "--clip rescale" if subtype == "FLOAT" else "--clip rescale or --float32 --clip none")
