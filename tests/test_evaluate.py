@@ -197,6 +197,22 @@ def test_mir1k_silent_vocals_left_out_with_warning():
     assert "1 clip, 1 left out" in ev.summary_line(res)
 
 
+def test_clips_too_short_for_the_protocol_are_left_out_with_a_warning():
+    """A track under one 1 s BSSEval window was scored (a SIR of 200 dB from one sample) and counted in the
+    median; a MIR-1K clip under bss_eval's 512-tap filters likewise."""
+    ok, short = make_track("ok", 7, channels=2), make_track("short", 8, channels=2)
+    short = ev.TrackAudio("short", short.mixture[:SR - 1], short.vocals[:SR - 1], short.accompaniment[:SR - 1], SR)
+    msgs = []
+    res = ev.evaluate_museval([ok, short], ev.MixtureEstimator(), log=msgs.append)
+    assert res["n_tracks"] == 1 and [(d["name"], d["kind"]) for d in res["left_out"]] == [("short", "too short")]
+    assert msgs == [f"warning: short: {SR - 1} samples, shorter than one BSSEval window (1 s); too short to score "
+                    "(left out)"]
+    tiny = make_track("tiny", 9, channels=1)
+    tiny = ev.TrackAudio("tiny", tiny.mixture[:511], tiny.vocals[:511], tiny.accompaniment[:511], SR)
+    res = ev.evaluate_mir1k([make_track("ok", 7, channels=1), tiny], ev.MixtureEstimator(), log=msgs.append)
+    assert res["n_tracks"] == 1 and res["left_out"][0]["kind"] == "too short" and "512-sample" in msgs[-1]
+
+
 # ------------------------------------------------------------------------------ reference methods
 
 

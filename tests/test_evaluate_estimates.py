@@ -48,23 +48,23 @@ def leaky_estimates(est: Path, name: str, v, a, acc_name: str = "accompaniment",
 
 
 def test_seconds_cuts_estimates_as_it_cuts_references(tmp_path):
-    """--seconds 0.5 with estimates of the whole 2 s track scores their first 0.5 s; estimates of just
-    that part (separate --duration 0.5) score the same; another length is still an error."""
+    """--seconds 1 with estimates of the whole 2 s track scores their first 1 s; estimates of just
+    that part (separate --duration 1) score the same; another length is still an error."""
     stems, est, cut = tmp_path / "stems", tmp_path / "est", tmp_path / "cut"
     v, a = write_stems(stems, "song", 7, seconds=2.0)
     leaky_estimates(est, "song", v, a)
-    leaky_estimates(cut, "song", v, a, n=SR // 2)
+    leaky_estimates(cut, "song", v, a, n=SR)
     for folder in (est, cut):
-        res = run("evaluate", "--data", stems, "--estimates", folder, "--seconds", 0.5, "-o", tmp_path / "r.json",
+        res = run("evaluate", "--data", stems, "--estimates", folder, "--seconds", 1, "-o", tmp_path / "r.json",
                   "--quiet", "--overwrite")
         assert res.exit_code == 0, res.output
-        n = SR // 2
+        n = SR
         want = museval_direct(v[:n], a[:n], (v + 0.2 * a)[:n], (a + 0.3 * v)[:n], SR)
         assert scored(tmp_path / "r.json")["song"] == pytest.approx(want, abs=1e-4)
     leaky_estimates(est, "song", v, a, n=len(v) - 5)
-    res = run("evaluate", "--data", stems, "--estimates", est, "--seconds", 0.5, "--quiet")
+    res = run("evaluate", "--data", stems, "--estimates", est, "--seconds", 1, "--quiet")
     assert res.exit_code == 1
-    assert "vocals.wav: 15995 samples, but the reference has 16000 (cut to 4000 by --seconds)" in res.output
+    assert "vocals.wav: 15995 samples, but the reference has 16000 (cut to 8000 by --seconds)" in res.output
 
 
 @pytest.mark.parametrize("acc_name, ext", [("no_vocals", "wav"), ("instrumental", "flac"), ("accompaniment", "flac")])

@@ -80,7 +80,7 @@ def _run(kind: str, tracks: Sequence, estimator, jobs: int, progress: bool, log,
 
     def leave_out(name: str, reason: str, kind_: str) -> None:
         left_out.append({"name": name, "reason": reason, "kind": kind_})
-        log(f"{'warning' if kind_ == 'silent' else 'error'}: {reason} (left out)")
+        log(f"{'error' if kind_ == 'error' else 'warning'}: {reason} (left out)")
 
     bar = tqdm(total=len(tracks), desc="evaluate", unit="clip" if kind == "mir1k" else "track", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
@@ -109,8 +109,8 @@ def _run(kind: str, tracks: Sequence, estimator, jobs: int, progress: bool, log,
                 v, a = np.asarray(v, dtype=np.float32), np.asarray(a, dtype=np.float32)
                 _check_estimates(ta, v, a)
                 args = prepare(ta, v, a)
-            except _Silent as e:
-                leave_out(name, str(e), "silent")
+            except _Silent as e:  # (or too short)
+                leave_out(name, str(e), e.kind)
                 bar.update()
                 continue
             except VocalsepError as e:

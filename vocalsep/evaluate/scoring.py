@@ -117,6 +117,19 @@ def _check_estimates(track: TrackAudio, vocals: np.ndarray, accompaniment: np.nd
 class _Silent(Exception):
     """A clip that bss_eval cannot score (a silent reference or estimate): left out, not a failure."""
 
+    kind = "silent"
+
+
+class _TooShort(_Silent):
+    """A clip shorter than what its protocol measures on (one 1 s window; bss_eval v3's 512-tap filter):
+    its figures would be meaningless (e.g. a SIR of 200 dB), so it is left out, not a failure."""
+
+    kind = "too short"
+
+
+#: the fewest samples bss_eval v3 (mir_eval) scores: its distortion filters are 512 taps long
+MIR1K_MIN_SAMPLES = 512
+
 
 def _silent_check(name: str, refs: np.ndarray, ests: np.ndarray) -> None:
     for what, arr in (("reference", refs), ("estimate", ests)):
@@ -128,6 +141,9 @@ def _silent_check(name: str, refs: np.ndarray, ests: np.ndarray) -> None:
 def _prepare_sisec18(track: TrackAudio, vocals, accompaniment) -> tuple:
     refs = np.stack([track.vocals, track.accompaniment])
     ests = np.stack([vocals, accompaniment])
+    if refs.shape[1] < track.rate:
+        raise _TooShort(f"{track.name}: {refs.shape[1]} samples, shorter than one BSSEval window (1 s); too short "
+                        "to score")
     _silent_check(track.name, refs, ests)
     return refs, ests, track.rate
 
@@ -136,6 +152,9 @@ def _prepare_mir1k(track: TrackAudio, vocals, accompaniment) -> tuple:
     mono = lambda x: np.asarray(x, dtype=np.float64).mean(axis=1)  # noqa: E731
     refs = np.stack([mono(track.vocals), mono(track.accompaniment)])
     ests = np.stack([mono(vocals), mono(accompaniment)])
+    if refs.shape[1] < MIR1K_MIN_SAMPLES:
+        raise _TooShort(f"{track.name}: {refs.shape[1]} samples, shorter than bss_eval's {MIR1K_MIN_SAMPLES}-sample "
+                        "filters; too short to score")
     _silent_check(track.name, refs, ests)
     return refs, ests, mono(track.mixture)
 
