@@ -96,6 +96,12 @@ def test_evaluate_checks_its_output_before_scoring(tmp_path):
     song(tmp_path / "stems", "a", 0)
     r = run("evaluate", "--data", tmp_path / "stems", "--method", "mixture", "--quiet", "-o", tmp_path)
     assert r.exit_code == 1 and "is a folder" in r.output and "median" not in r.output
+    # a folder's name that does not exist yet ("-o results/") wrote a file called "results"
+    r = run("evaluate", "--data", tmp_path / "stems", "--method", "mixture", "--quiet", "-o", f"{tmp_path / 'new'}/")
+    assert r.exit_code == 1 and "is a folder (name)" in r.output and not (tmp_path / "new").exists()
+    # --estimates given a file
+    r = run("evaluate", "--data", tmp_path / "stems", "--estimates", tmp_path / "stems" / "a" / "vocals.wav")
+    assert r.exit_code == 1 and "a file, not a folder: --estimates takes the folder" in r.output
 
 
 def test_an_infinite_sample_is_named_before_any_work(tiny_model, tmp_path, rng):

@@ -291,7 +291,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
               help="Score only the first SECONDS of each track (quick checks; not the protocol).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes that score tracks in parallel.")
-@click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--out", type=click.Path(), default=None,  # a str: Path would drop a trailing "/"
               help="Write every figure (per track, per window, aggregate) to this JSON file (an existing file only "
                    "with --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
@@ -299,7 +299,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
 def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...], songs: tuple[str, ...],
              songs_file: Path | None, split: str | None, config_path: Path | None, protocol: str, method: str,
              estimates: Path | None, models: tuple[Path, ...], fast: bool, backend: str, seconds: float | None,
-             jobs: int, out: Path | None, overwrite: bool, quiet: bool, verbose: bool) -> None:
+             jobs: int, out: str | Path | None, overwrite: bool, quiet: bool, verbose: bool) -> None:
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
@@ -318,10 +318,12 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     if (models or fast) and (estimates is not None or method != "model"):
         raise click.UsageError("-m/--model and --fast choose the model of --method model; "
                                "they mean nothing with --estimates, --method mixture or --method irm")
+    folder_name = out is not None and (os.path.isdir(out) or out.endswith(("/", os.sep)))  # "-o results/"
+    out = Path(out) if out is not None else None
     if out is not None and not out.parent.is_dir():
         raise VocalsepError(f"{out}: the folder {out.parent} does not exist")
-    if out is not None and (out.is_dir() or not os.access(out.parent, os.W_OK)):  # before the scoring, not after
-        raise VocalsepError(f"{out}: is a folder; --out takes a JSON file name" if out.is_dir()
+    if out is not None and (folder_name or not os.access(out.parent, os.W_OK)):  # before the scoring, not after
+        raise VocalsepError(f"{out}: is a folder (name); --out takes a JSON file name" if folder_name
                             else f"{out}: the folder {out.parent} is not writable")
     if out is not None and os.path.lexists(out) and not overwrite:
         raise VocalsepError(f"{out}: already exists (use --overwrite to replace it)")

@@ -126,7 +126,9 @@ class EstimatesDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise VocalsepError(f"{self.root}: no such folder (estimates)")
+            raise VocalsepError(f"{self.root}: " + ("a file, not a folder: --estimates takes the folder of <track>/"
+                                                    "vocals.* and accompaniment.*" if self.root.exists()
+                                                    else "no such folder (estimates)"))
 
     def folder(self, track: str) -> Path:
         """The folder that holds a track's estimates (see the class docstring); VocalsepError if two do."""
