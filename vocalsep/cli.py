@@ -95,7 +95,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.option("--int16", "depth", flag_value="int16", default=None,
               help="16-bit samples (wav, flac).  Default: the input's (16, 24 bit or float; lossy inputs: 16).")
 @click.option("--int24", "depth", flag_value="int24", help="24-bit samples (wav, flac).")
-@click.option("--float32", "depth", flag_value="float32", help="32-bit float samples (wav): nothing clipped (unless --clip clamp).")
+@click.option("--float32", "depth", flag_value="float32",
+              help="32-bit float samples (wav): nothing clipped (unless --clip clamp).")
 @click.option("--clip", type=click.Choice(list(outspec.CLIPS)), default=None,
               help="Samples beyond full scale: rescale (both stems by one gain, so they still add up), clamp, or "
                    "none (float only).  Default: rescale for integer and lossy formats, none for float.  Warns when "
@@ -126,7 +127,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
                    "Repeat it for an ensemble: the mean of the models' masks (they must share the STFT and "
                    "number of bins; N models: N times the network's time).")
 @click.option("--fast", is_flag=True, help=FAST_HELP)
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (a song whose outputs are all vocalsep's, from the same model and "
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing outputs (a song whose outputs are all vocalsep's, from the same model and "
                    "options, is skipped without it; other existing outputs fail the song).")
 @click.option("--backend", type=click.Choice(["auto", "litert", "keras"]), default="auto", show_default=True,
               help="Inference runtime: LiteRT (fast start) or Keras/TensorFlow (needs vocalsep[train]).")
