@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import outputs
 from .errors import VocalsepError
-from .inputs import Job, duration
+from .inputs import Job, duration, same_file
 from .outspec import OutputOptions
 
 
@@ -30,13 +30,6 @@ class Outcome:
 def _count(n: int, noun: str) -> str:
     """``1 file``, ``2 files``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", overwrite: bool = False,
@@ -85,7 +78,7 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
             folder, names = opts.files(job.name, job.path)
             files = [folder / n for n in names.values()]
             other = next((seen[f] for f in files if f in seen), None)
-            if other is not None and (other == job.path or _same_file(other, job.path)):
+            if other is not None and (other == job.path or same_file(other, job.path)):
                 raise VocalsepError(f"{job.path}: given twice (as {other}); separated once")
             if other is not None:
                 raise VocalsepError(f"{job.path}: same output files as {other} ({out_root / files[0]}); rename "

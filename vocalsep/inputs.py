@@ -7,6 +7,7 @@ opens an input that is not a regular file (a FIFO with no writer would block).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -47,11 +48,12 @@ class Job:
     error: str | None = None
 
 
-def vocalsep_outputs(folder: Path) -> set[str]:
-    """The names of the files in ``folder`` that vocalsep wrote as outputs (its manifest's records)."""
-    from .outputs import read_manifest, recorded
-
-    return recorded(read_manifest(folder))
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (False where either does not exist)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
@@ -60,14 +62,14 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
     e.g. ``separated/`` inside the folder from an earlier run) are left out, with one message per folder.
     A file named on its own is always taken.  A missing path or a folder with no audio becomes a failed
     job, so that the rest of the batch goes on; when no input is usable at all, VocalsepError says why."""
+    from .outputs import read_manifest, recorded
+
     jobs: list[Job] = []
     for p in map(Path, inputs):
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in audio.INPUT_EXTENSIONS
                            and not f.name.startswith("."))
-            made: dict[Path, set[str]] = {}  # folder -> its outputs, each manifest read once
-            for d in {f.parent for f in found}:
-                made[d] = vocalsep_outputs(d)
+            made = {d: recorded(read_manifest(d)) for d in {f.parent for f in found}}  # each manifest read once
             files = [f for f in found if f.name not in made[f.parent]]
             if len(files) < len(found):
                 log.info("%s: left out %d file(s) that vocalsep wrote (outputs of an earlier run)",

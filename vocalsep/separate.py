@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -38,7 +37,7 @@ import numpy as np
 from . import __version__, atomic, audio, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
-from .inputs import Job, collect_inputs, duration, open_part, output_name  # noqa: F401  (re-exported)
+from .inputs import Job, collect_inputs, duration, open_part, output_name, same_file  # noqa: F401  (re-exported)
 from .ensemble import Member, load_members, mean_masks  # noqa: F401  (Member re-exported)
 from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, full_band_stft_params  # noqa: F401
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
@@ -262,7 +261,7 @@ class Separator:
                  "vocalsep": __version__, "options": opts.describe(subtype, clip)}
         files = [names[s] for s in opts.stems]
         for f in files:  # not even with overwrite: the input would be gone, replaced by one of its stems
-            if (out_dir / f).exists() and path.exists() and os.path.samefile(out_dir / f, path):
+            if same_file(out_dir / f, path):
                 raise VocalsepError(f"{path}: its output {out_dir / f} is the input file itself; choose another "
                                     "output folder (-o) or --filename")
         outputs.check(out_dir, files, overwrite, about)  # before any decoding
