@@ -26,7 +26,6 @@ time it saves is measured in docs/choices.md ("Speed").
 
 from __future__ import annotations
 
-import contextlib
 import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +40,7 @@ from .inputs import Job, collect_inputs, duration, open_part, output_name, same_
 from .ensemble import Member, load_members, mean_masks  # noqa: F401  (Member re-exported)
 from .frontend import FULL_BAND_WINDOW_S, HIGH_BAND_SLOPE, SpectralFrontEnd, full_band_stft_params  # noqa: F401
 from .outspec import STEMS, OutputOptions, warn_clipping  # noqa: F401  (STEMS re-exported)
+from .stemwrite import finite, read_ahead, write_stems
 #: more channels than this in an array given to Separator.separate is taken for (channels, samples) by mistake
 MAX_CHANNELS = 8
 
@@ -278,7 +278,7 @@ class Separator:
                         record = atomic.temporary_beside(out_dir / "vocals.f32")
                     except OSError as e:
                         raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-                w = self._write_stems(path, self._stream_file(blocks, sr, path), sr, channels, out_dir, names,
+                w = write_stems(path, self._stream_file(blocks, sr, path), sr, channels, out_dir, names,
                                       opts, subtype, clip != "none", encoding, progress, record)
                 gain = 1.0
                 peak = max(x.peak for x in w.values())
@@ -286,7 +286,7 @@ class Separator:
                     for x in w.values():
                         x.discard()
                     gain = 1 / peak
-                    w = self._write_stems(path, self._replay(path, opts, record), sr, channels, out_dir, names,
+                    w = write_stems(path, self._replay(path, opts, record), sr, channels, out_dir, names,
                                           opts, subtype, True, encoding, gain=gain)
                 warn_clipping(path, w, clip, peak, gain, opts.fmt, subtype)
                 claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
@@ -298,45 +298,6 @@ class Separator:
                 if record is not None:
                     record.unlink(missing_ok=True)
         return {s: out_dir / names[s] for s in opts.stems}
-
-    def _write_stems(self, path: Path, pieces: Callable[[ThreadPoolExecutor], Iterator[tuple[np.ndarray, np.ndarray]]],
-                     sr: int, channels: int, out_dir: Path, names: dict[str, str], opts: OutputOptions,
-                     subtype: str | None, clamp: bool, encoding, progress: Callable[[float], None] | None = None,
-                     record: Path | None = None, gain: float = 1.0) -> dict[str, audio.AtomicWriter]:
-        """Write the (mixture, vocals) pieces of ``pieces(io)`` (``io``: the I/O thread, which may read ahead)
-        into complete, closed temporary files of ``opts.stems`` (x ``gain``) beside their names, and the
-        vocals as raw float32 into ``record`` if given; on any error they are removed."""
-        writers: dict[str, audio.AtomicWriter] = {}
-        try:
-            try:
-                for s in opts.stems:
-                    writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
-                                                    encoding)
-                rec = open(record, "wb") if record is not None else None
-            except OSError as e:
-                raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
-            # one I/O thread decodes the next block and encodes the last piece while this one computes
-            # (libsndfile runs without the GIL); leaving the `with` waits for it, also on an error, and then
-            # closes the record
-            with rec or contextlib.nullcontext(), ThreadPoolExecutor(1, thread_name_prefix="vocalsep-io") as io:
-                written = None
-                for mix, voc in pieces(io):
-                    if written is not None:
-                        written.result()  # at most one piece waits to be written
-                    written = io.submit(_write_piece, writers, mix, voc, gain, rec)
-                    if progress is not None:
-                        progress(len(mix) / sr)
-                if written is not None:
-                    written.result()
-            for x in writers.values():
-                x.finish()
-            return writers
-        except BaseException as e:
-            for x in writers.values():
-                x.discard()
-            if isinstance(e, (RuntimeError, ValueError)) and not isinstance(e, VocalsepError):
-                raise VocalsepError(f"{path}: could not be decoded ({str(e).splitlines()[0]})") from None
-            raise
 
     def model_sha256(self) -> str:
         """SHA-256 of the model file (hex), recorded with each output (computed once); an ensemble's
@@ -353,8 +314,8 @@ class Separator:
 
     def _stream_file(self, blocks: Iterator[np.ndarray], sr: int, path: Path):
         """The (mixture, vocals) pieces of a file's overlapping ``blocks``, as a function of the I/O pool
-        that decodes the next block meanwhile (what :meth:`_write_stems` takes)."""
-        return lambda io: self._stream(_read_ahead(_finite(blocks, path), io), sr)
+        that decodes the next block meanwhile (what :func:`~vocalsep.stemwrite.write_stems` takes)."""
+        return lambda io: self._stream(read_ahead(finite(blocks, path), io), sr)
 
     def _replay(self, path: Path, opts: OutputOptions, record: Path):
         """:meth:`_stream_file`'s pieces again without the network: the file's part decoded again in blocks
@@ -364,7 +325,7 @@ class Separator:
             differs = VocalsepError(f"{path}: decoded to a different length the second time; use --clip clamp "
                                     "or --float32")
             with open(record, "rb") as f:
-                for x in _read_ahead(blocks, io):
+                for x in read_ahead(blocks, io):
                     voc = np.fromfile(f, np.float32, x.size)
                     if voc.size != x.size:
                         raise differs
@@ -376,39 +337,6 @@ class Separator:
     def _open_blocks(self, path: Path, opts: OutputOptions) -> tuple[int, int, Iterator[np.ndarray]]:
         """Sample rate, channels and an iterator of overlapping blocks of a file's part (``inputs.open_part``)."""
         return open_part(path, opts, self._block_sizes)
-
-
-def _finite(blocks: Iterator[np.ndarray], path: Path) -> Iterator[np.ndarray]:
-    """The blocks of a file, each checked for NaN and infinite samples before any work is done on it."""
-    for x in blocks:
-        if not np.isfinite(x).all():
-            raise VocalsepError(f"{path}: contains NaN or infinite samples")
-        yield x
-
-
-def _read_ahead(items: Iterator[np.ndarray], pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
-    """The items of ``items``, each next one fetched in ``pool`` while the caller works on the current."""
-    pending = pool.submit(next, items, None)
-    try:
-        while (item := pending.result()) is not None:
-            pending = pool.submit(next, items, None)
-            yield item
-    finally:
-        pending.cancel() or pending.exception()  # never leave `items` running in the pool
-
-
-def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 1.0, record=None) -> None:
-    if record is not None:  # the vocals as float32 for --clip rescale; a failed write names the output folder
-        try:
-            np.ascontiguousarray(voc, dtype=np.float32).tofile(record)
-        except OSError as e:
-            raise audio.write_error(Path(record.name).parent, e) from None
-    if gain != 1.0:
-        mix, voc = mix * np.float32(gain), voc * np.float32(gain)
-    if "vocals" in writers:
-        writers["vocals"].write(voc)
-    if "accompaniment" in writers:
-        writers["accompaniment"].write(mix - voc)
 
 
 def _mid(x: np.ndarray) -> np.ndarray:
