@@ -149,3 +149,11 @@ def test_failures_on_stderr_and_plurals(tiny_model, write_audio, tmp_path):
     res = run("separate", good, "-o", tmp_path / "o1", "--model", tiny_model, "-v")
     assert "good.wav: separated into" in res.stderr and "Separated 1 of 1 file into" in res.stderr
     assert run("separate", good, "-q", "-v").exit_code == 2
+
+
+def test_two_sample_formats_are_refused(tiny_model, write_audio, tmp_path):
+    """--int16 --int24 used to write 24-bit files (click's shared flag took the last one): now bad options."""
+    good = write_audio("good.wav", 0.3)
+    res = run("separate", good, "-o", tmp_path / "o", "--model", tiny_model, "--int16", "--int24")
+    assert res.exit_code == 2 and "--int16 and --int24 are alternatives" in res.stderr
+    assert not (tmp_path / "o").exists()

@@ -92,10 +92,10 @@ def _output(quiet: bool, verbose: bool) -> bool:
               show_default=True, help="Folder for the results: OUTPUT/<song>/vocals.<fmt> and accompaniment.<fmt>.")
 @click.option("-f", "--format", "fmt", type=click.Choice(list(outspec.FORMATS)), default="wav", show_default=True,
               help="Codec of the written files.")
-@click.option("--int16", "depth", flag_value="int16", default=None,
+@click.option("--int16", is_flag=True,
               help="16-bit samples (wav, flac).  Default: the input's (16, 24 bit or float; lossy inputs: 16).")
-@click.option("--int24", "depth", flag_value="int24", help="24-bit samples (wav, flac).")
-@click.option("--float32", "depth", flag_value="float32",
+@click.option("--int24", is_flag=True, help="24-bit samples (wav, flac).")
+@click.option("--float32", is_flag=True,
               help="32-bit float samples (wav): nothing clipped (unless --clip clamp).")
 @click.option("--clip", type=click.Choice(list(outspec.CLIPS)), default=None,
               help="Samples beyond full scale: rescale (both stems by one gain, so they still add up), clamp, or "
@@ -135,7 +135,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
               help="Threads of the network (LiteRT; default: one per CPU).")
 @_verbosity
-def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | None, clip: str | None,
+def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, int16: bool, int24: bool, float32: bool,
+             clip: str | None,
              stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None,
              mp3_quality: float | None, tags: bool, start: float,
              duration: float | None, models: tuple[Path, ...], fast: bool, overwrite: bool, backend: str,
@@ -144,6 +145,7 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
     from .interrupt import sigterm_as_ctrl_c
     from .outspec import STEMS, OutputOptions
     progress = _output(quiet, verbose)
+    depth = _depth(int16=int16, int24=int24, float32=float32)
     try:  # options that contradict each other are bad options: exit code 2, as for click's own checks
         options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
                                 mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
@@ -165,6 +167,15 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, depth: str | Non
         if len(jobs) == 1:
             _fail(failures[0].message)
         sys.exit(EXIT_FAILED)
+
+
+def _depth(**flags: bool) -> str | None:
+    """The sample format of --int16 / --int24 / --float32 (None: the input's); two of them are a usage error,
+    not the last one silently."""
+    given = [name for name, on in flags.items() if on]
+    if len(given) > 1:
+        raise click.UsageError(" and ".join(f"--{g}" for g in given) + " are alternatives; give one of them")
+    return given[0] if given else None
 
 
 def _log_to_stderr(level: int = 20) -> None:
