@@ -3,11 +3,15 @@ the length, and are drawn from the example's generator; the sampler fills whole 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import soundfile as sf
 
 from vocalsep import augment, data
 from vocalsep.config import DataConfig, ModelConfig
+from vocalsep.errors import VocalsepError
 
 from .test_data import MODEL, PATCH, SPEC, tone, write_song
 
@@ -145,3 +149,53 @@ def test_time_stretch_fills_whole_patches_at_other_tempos(tmp_path):
     tempos = np.array(rates) / 8.0
     assert np.all((tempos > 0.8 / 1.04) & (tempos < 1.25 * 1.04)) and tempos.max() / tempos.min() > 1.2
     assert tempos.max() > 1.2  # a draw near the fastest tempo, whose patch a shorter read would not fill
+
+
+def test_shifted_copies_move_the_pitch_and_keep_the_song(tmp_path):
+    """data.shift_copies: each copy is the song's vocals moved by its own drawn shift (checked with an FFT
+    peak against 2 ** (p / 12)), at the song's rate, channels and length; the copies are cached (a second
+    run recomputes nothing) and the same for every run."""
+    from vocalsep import shifted
+
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": tone(2, SR, 440, channels=2), "accompaniment": tone(2, SR, 110, channels=2)}, SR)
+    songs = data.discover(root)
+    cfg = DataConfig(pitch_shift=4, shift_copies=3)
+    out = shifted.with_copies(songs, cfg, tmp_path / "cache")
+    assert len(out) == 1 and len(out[0].vocal_copies) == 3 and not songs[0].vocal_copies
+    drawn = shifted.draws("a", 3, 4.0, 0.0)
+    assert drawn == shifted.draws("a", 3, 4.0, 0.0) and drawn != shifted.draws("b", 3, 4.0, 0.0)
+    assert len({p for p, _ in drawn}) == 3 and all(abs(p) <= 4 and f == 0 for p, f in drawn)
+    for path, (pitch, _) in zip(out[0].vocal_copies, drawn):
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+        assert sr == SR and y.shape == (2 * SR, 2)
+        for c in range(2):
+            assert peak_hz(y[:, c], SR) == pytest.approx(440 * 2 ** (pitch / 12), rel=0.01)
+    mtimes = [os.stat(p).st_mtime_ns for p in out[0].vocal_copies]
+    again = shifted.with_copies(songs, cfg, tmp_path / "cache")
+    assert again[0].vocal_copies == out[0].vocal_copies
+    assert [os.stat(p).st_mtime_ns for p in again[0].vocal_copies] == mtimes
+    with pytest.raises(VocalsepError, match="shift_copies needs"):
+        shifted.with_copies(songs, DataConfig(shift_copies=2), tmp_path / "cache")
+    assert shifted.with_copies(songs, DataConfig(pitch_shift=4), tmp_path / "cache") == songs
+
+
+def test_examples_draw_their_vocals_from_the_copies(tmp_path):
+    """With copies, an example's vocals are a copy with probability effect_probability (here a copy at
+    another pitch), and the on-the-fly pitch shift is off (the others are the song's own 1000 Hz tone)."""
+    from vocalsep import shifted
+
+    root = tmp_path / "s"
+    write_song(root, "a", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)
+    peaks = {}
+    for p in (0.0, 0.5, 1.0):
+        cfg = DataConfig(gain_db=0, remix_probability=0, pitch_shift=4, shift_copies=2, effect_probability=p)
+        sampler = data.PatchSampler(shifted.with_copies(data.discover(root), cfg, tmp_path / "cache"), SPEC, MODEL,
+                                    cfg)
+        peaks[p] = [peak_hz(sampler.waveforms(np.random.default_rng(i))[0], SPEC.sample_rate) for i in range(16)]
+    assert all(f == pytest.approx(1000, rel=0.01) for f in peaks[0.0])
+    drawn = [p for p, _ in shifted.draws("a", 2, 4.0, 0.0)]
+    nearest = [int(np.argmin([abs(12 * np.log2(f / 1000) - p) for p in drawn])) for f in peaks[1.0]]
+    assert all(abs(12 * np.log2(f / 1000) - drawn[i]) < 0.15 for f, i in zip(peaks[1.0], nearest))
+    assert set(nearest) == {0, 1}  # both copies, nothing else
+    assert 0 < sum(abs(f - 1000) > 20 for f in peaks[0.5]) < 16

@@ -84,8 +84,9 @@ class VoiceEffects:
         if not self.enabled:
             return x
         tempo = np.exp(self._draw(rng, np.log1p(d.time_stretch))) if d.time_stretch > 0 else 1.0
-        pitch = self._draw(rng, d.pitch_shift)
-        formant = self._draw(rng, d.formant_shift)
+        copies = d.shift_copies > 0  # the pitch and formant shifts come from the sampler's precomputed copies
+        pitch = 0.0 if copies else self._draw(rng, d.pitch_shift)
+        formant = 0.0 if copies else self._draw(rng, d.formant_shift)
         eq = d.vocal_eq_db > 0 and rng.random() < d.effect_probability
         reverb = d.vocal_reverb > 0 and rng.random() < d.vocal_reverb
         y = x

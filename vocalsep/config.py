@@ -151,7 +151,10 @@ class DataConfig:
     vocal_eq_db: largest gain (dB, either way) of the random EQ of the vocals; 0 turns it off.
     vocal_reverb: probability of reverb on the vocals (its own: ``effect_probability`` does not govern it).
     effect_probability: probability that each of pitch_shift, formant_shift, speed_shift, time_stretch and
-        vocal_eq_db acts on an example.
+        vocal_eq_db acts on an example (with shift_copies: that an example's vocals are a shifted copy).
+    shift_copies: 0, or how many pitch- and formant-shifted copies of each training song's vocals are made
+        once before training (cached; :mod:`vocalsep.shifted`) for examples to draw from, instead of shifting
+        on the fly (Rubber Band's high-quality engine is too slow for one data worker).
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
     cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
@@ -178,6 +181,7 @@ class DataConfig:
     vocal_eq_db: float = 0.0
     vocal_reverb: float = 0.0
     effect_probability: float = 0.5
+    shift_copies: int = 0
     workers: int = 1
     validation_patches: int = 64
     cache_dir: str = ""
@@ -192,6 +196,8 @@ class DataConfig:
                      "effect_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise VocalsepError(f"data.{name} = {getattr(self, name)!r}: a probability, from 0 to 1")
+        if not 0 <= self.shift_copies <= 64:
+            raise VocalsepError(f"data.shift_copies = {self.shift_copies!r}: 0 (off) to 64")
         if self.time_stretch > 0.5:
             raise VocalsepError(f"data.time_stretch = {self.time_stretch!r}: at most 0.5 (1.5 times the tempo, or "
                                 "two thirds of it)")

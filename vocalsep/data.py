@@ -62,6 +62,7 @@ class Song:
     length: int                     # samples per channel
     kind: str = "stems"
     dataset: str = ""               # the data set folder it was found in (DataConfig.remix_across)
+    vocal_copies: tuple[str, ...] = ()  # shifted copies of the summed vocals (DataConfig.shift_copies)
 
 
 # ------------------------------------------------------------------------------------------------ discovery

@@ -175,7 +175,10 @@ class PatchSampler:
         d = self.data
         for _ in range(8):  # draw again when the excerpt is (nearly) silent
             song, start, ch = self._pick(rng)
-            vocals = self._source(song, song.vocals, start, ch, rng if self.effects.enabled else None)
+            paths = song.vocals
+            if song.vocal_copies and rng.random() < d.effect_probability:  # a shifted copy (vocalsep.shifted)
+                paths = (song.vocal_copies[int(rng.integers(len(song.vocal_copies)))],)
+            vocals = self._source(song, paths, start, ch, rng if self.effects.enabled else None)
             if d.remix_probability > 0 and len(self.songs) > 1 and rng.random() < d.remix_probability:
                 song2, start2, ch2 = self._pick(rng, song.dataset if d.remix_across else None)
                 acc = self._source(song2, song2.accompaniment, start2, ch2)

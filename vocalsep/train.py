@@ -54,6 +54,7 @@ from . import data as datamod
 from .config import Config, load_config
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
+from .shifted import with_copies
 from .steps import make_steps
 from .trainlog import LOG_FIELDS, RunLog  # noqa: F401  (LOG_FIELDS re-exported)
 
@@ -197,6 +198,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     train_songs, val_songs = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
     log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
              len(val_songs), "s"[:len(val_songs) != 1])
+    train_songs = with_copies(train_songs, cfg.data, cfg.data.cache_dir or None)
     sampler = datamod.PatchSampler(train_songs, cfg.spectral, cfg.model, cfg.data)
     loss_fn = sampler.frontend.training_loss(t.loss)  # a loss the model's domain lacks: an error before any work
     val_mix, val_voc, val_acc = datamod.validation_patches(val_songs, cfg.spectral, cfg.model,
