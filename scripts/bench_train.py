@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from vocalsep import data as datamod  # noqa: E402
 from vocalsep.config import load_config  # noqa: E402
+from vocalsep.shifted import with_copies  # noqa: E402
 
 
 def load_avg() -> str:
@@ -43,6 +44,7 @@ def load_avg() -> str:
 def bench_pipeline(cfg, batches: int) -> None:
     songs = datamod.discover_all(cfg.data)
     train, _ = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
+    train = with_copies(train, cfg.data, cfg.data.cache_dir or None)  # data.shift_copies, as training makes them
     sampler = datamod.PatchSampler(train, cfg.spectral, cfg.model, cfg.data)
     bs = cfg.train.batch_size
     print(f"data: {len(train)} training songs from {', '.join(cfg.data.datasets)}; "

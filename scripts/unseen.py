@@ -70,10 +70,31 @@ def fold_config(recipe: Path, fold: str, seed: int | None, steps: int | None, th
                            "data": {"validation": unseen + heard + previews()}, "train": train}, sort_keys=False)
 
 
+def make_copies(recipe: Path, folds) -> None:
+    """The shifted copies of the recipe's ``data.shift_copies`` (vocalsep/shifted.py) for every fold's training
+    songs, made here once on both cores: the folds, side by side, would each make the songs they share."""
+    from vocalsep import data, shifted
+    from vocalsep.config import load_config
+
+    cfg = load_config(recipe)
+    if cfg.data.shift_copies <= 0:
+        return
+    songs = data.discover_all(cfg.data)
+    todo = {}
+    for fold in folds:
+        unseen, heard = FOLDS[fold]
+        for s in data.split_songs(songs, unseen + heard + previews())[0]:
+            todo[(s.dataset, s.name)] = s
+    t0 = time.time()
+    shifted.with_copies(list(todo.values()), cfg.data, cfg.data.cache_dir or None, threads=os.cpu_count() or 1)
+    print(f"shifted copies of {len(todo)} training songs ready in {time.time() - t0:.0f} s", flush=True)
+
+
 def train_folds(recipe: Path, out: Path, seed: int | None, steps: int | None, folds=tuple(FOLDS),
                 threads: int = 1) -> None:
     """Train the folds that have no model.vsep yet, side by side, each logging to <fold>.log."""
     out.mkdir(parents=True, exist_ok=True)
+    make_copies(recipe, [f for f in folds if not (out / f / "model.vsep").exists()])
     procs = []
     for fold in folds:
         if (out / fold / "model.vsep").exists():

@@ -181,21 +181,48 @@ def test_shifted_copies_move_the_pitch_and_keep_the_song(tmp_path):
 
 
 def test_examples_draw_their_vocals_from_the_copies(tmp_path):
-    """With copies, an example's vocals are a copy with probability effect_probability (here a copy at
-    another pitch), and the on-the-fly pitch shift is off (the others are the song's own 1000 Hz tone)."""
+    """With copies, an example's vocals are one of the copies (here each at its own pitch) with probability
+    effect_probability and the song's own 1000 Hz tone otherwise, never shifted on the fly; a song without
+    copies (a sampler built without with_copies) is still shifted on the fly."""
     from vocalsep import shifted
 
     root = tmp_path / "s"
-    write_song(root, "a", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)
-    peaks = {}
-    for p in (0.0, 0.5, 1.0):
-        cfg = DataConfig(gain_db=0, remix_probability=0, pitch_shift=4, shift_copies=2, effect_probability=p)
-        sampler = data.PatchSampler(shifted.with_copies(data.discover(root), cfg, tmp_path / "cache"), SPEC, MODEL,
-                                    cfg)
-        peaks[p] = [peak_hz(sampler.waveforms(np.random.default_rng(i))[0], SPEC.sample_rate) for i in range(16)]
-    assert all(f == pytest.approx(1000, rel=0.01) for f in peaks[0.0])
-    drawn = [p for p, _ in shifted.draws("a", 2, 4.0, 0.0)]
-    nearest = [int(np.argmin([abs(12 * np.log2(f / 1000) - p) for p in drawn])) for f in peaks[1.0]]
-    assert all(abs(12 * np.log2(f / 1000) - drawn[i]) < 0.15 for f, i in zip(peaks[1.0], nearest))
-    assert set(nearest) == {0, 1}  # both copies, nothing else
-    assert 0 < sum(abs(f - 1000) > 20 for f in peaks[0.5]) < 16
+    write_song(root, "h", {"vocals": tone(2, 16000, 1000), "accompaniment": tone(2, 16000, 250)}, 16000)
+    cfg = DataConfig(gain_db=0, remix_probability=0, pitch_shift=4, shift_copies=2, effect_probability=0.5)
+    drawn = [p for p, _ in shifted.draws("h", 2, 4.0, 0.0)]
+    assert min(abs(p) for p in drawn) > 0.5 and abs(drawn[0] - drawn[1]) > 0.5  # three pitches told apart
+    with_copies = data.PatchSampler(shifted.with_copies(data.discover(root), cfg, tmp_path / "cache"), SPEC,
+                                    MODEL, cfg)
+    seen = []
+    for i in range(24):
+        st = 12 * np.log2(peak_hz(with_copies.waveforms(np.random.default_rng(i))[0], SPEC.sample_rate) / 1000)
+        nearest = int(np.argmin([abs(st - p) for p in [0.0] + drawn]))
+        assert abs(st - ([0.0] + drawn)[nearest]) < 0.15
+        seen.append(nearest)
+    assert set(seen) == {0, 1, 2}  # the song itself and both copies, nothing in between
+    on_the_fly = data.PatchSampler(data.discover(root), SPEC, MODEL, cfg)
+    st = [12 * np.log2(peak_hz(on_the_fly.waveforms(np.random.default_rng(i))[0], SPEC.sample_rate) / 1000)
+          for i in range(8)]
+    assert not all(min(abs(x - p) for p in [0.0] + drawn) < 0.15 for x in st)
+
+
+def test_shifted_copies_line_up_with_the_song_and_follow_its_file(tmp_path):
+    """A copy keeps the song's timing (a tone starting at 1.0 s starts there in every copy, within 5 ms, in
+    both channels), and a vocals file that changes gets new copies."""
+    from vocalsep import shifted
+
+    root = tmp_path / "s"
+    v = np.zeros((3 * SR, 2), np.float32)
+    v[SR:] = harmonic(220.0, 2.0)[:, None]
+    write_song(root, "a", {"vocals": v, "accompaniment": tone(3, SR, 110, channels=2)}, SR)
+    cfg = DataConfig(pitch_shift=3, formant_shift=3, shift_copies=2)
+    first = shifted.with_copies(data.discover(root), cfg, tmp_path / "cache")[0].vocal_copies
+    for path in first:
+        y, _ = sf.read(path, dtype="float32", always_2d=True)
+        for c in range(2):
+            env = np.convolve(np.abs(y[:, c]), np.ones(80) / 80, "same")  # 5 ms
+            onset = int(np.argmax(env > 0.5 * env[SR + SR // 2: 2 * SR].mean()))
+            assert abs(onset - SR) < 0.005 * SR
+    write_song(root, "a", {"vocals": 0.5 * v}, SR)
+    again = shifted.with_copies(data.discover(root), cfg, tmp_path / "cache")[0].vocal_copies
+    assert set(again).isdisjoint(first) and all(os.path.exists(p) for p in again)

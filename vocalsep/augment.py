@@ -76,17 +76,17 @@ class VoiceEffects:
             return 0.0
         return float(rng.uniform(-amount, amount))
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, x: np.ndarray, rng: np.random.Generator, shifts: bool = True) -> np.ndarray:
         """``x``: (samples,) float32 vocals; returns the same length, float32 (a time stretch to a faster
         tempo leaves zeros at the end: the caller reads :attr:`max_speed` times what it keeps).  Draws from
-        ``rng`` in a fixed order, so an example is a function of the generator's state."""
+        ``rng`` in a fixed order, so an example is a function of the generator's state.  ``shifts=False``
+        leaves out the pitch and formant shifts (a song with shifted copies, :mod:`vocalsep.shifted`)."""
         d = self.data
         if not self.enabled:
             return x
         tempo = np.exp(self._draw(rng, np.log1p(d.time_stretch))) if d.time_stretch > 0 else 1.0
-        copies = d.shift_copies > 0  # the pitch and formant shifts come from the sampler's precomputed copies
-        pitch = 0.0 if copies else self._draw(rng, d.pitch_shift)
-        formant = 0.0 if copies else self._draw(rng, d.formant_shift)
+        pitch = self._draw(rng, d.pitch_shift) if shifts else 0.0
+        formant = self._draw(rng, d.formant_shift) if shifts else 0.0
         eq = d.vocal_eq_db > 0 and rng.random() < d.effect_probability
         reverb = d.vocal_reverb > 0 and rng.random() < d.vocal_reverb
         y = x

@@ -125,8 +125,8 @@ class PatchSampler:
         r = self.effects.speed(effects_rng) if effects_rng is not None else 1.0
         rate = self.spec.sample_rate if r == 1.0 else int(round(self.spec.sample_rate / r))
         y = audio.resample(total, song.sample_rate, rate)
-        if effects_rng is not None:
-            y = self.effects(y, effects_rng)
+        if effects_rng is not None:  # a song with shifted copies takes its shifts from them (vocalsep.shifted)
+            y = self.effects(y, effects_rng, shifts=not song.vocal_copies)
         off = int(round(margin * rate / song.sample_rate))
         y = y[off:off + self.patch_len]
         if len(y) < self.patch_len:

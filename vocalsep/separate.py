@@ -279,7 +279,7 @@ class Separator:
                     except OSError as e:
                         raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
                 w = write_stems(path, self._stream_file(blocks, sr, path), sr, channels, out_dir, names,
-                                      opts, subtype, clip != "none", encoding, progress, record)
+                                opts, subtype, clip != "none", encoding, progress, record)
                 gain = 1.0
                 peak = max(x.peak for x in w.values())
                 if clip == "rescale" and peak > 1:  # both stems scaled by one gain
@@ -287,7 +287,7 @@ class Separator:
                         x.discard()
                     gain = 1 / peak
                     w = write_stems(path, self._replay(path, opts, record), sr, channels, out_dir, names,
-                                          opts, subtype, True, encoding, gain=gain)
+                                    opts, subtype, True, encoding, gain=gain)
                 warn_clipping(path, w, clip, peak, gain, opts.fmt, subtype)
                 claim.commit({names[s]: x.tmp for s, x in w.items()}, {**about, "gain": gain})
             except BaseException:

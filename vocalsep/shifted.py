@@ -49,46 +49,63 @@ def draws(name: str, copies: int, pitch_shift: float, formant_shift: float) -> l
 
 
 def _key(paths: Sequence[str], pitch: float, formant: float) -> str:
+    """The copy's file name: a hash of the shifts and of each vocals file's resolved path, size and
+    modification time (a changed file gets a new copy)."""
     h = hashlib.sha256(f"v{VERSION} {pitch:+.3f} {formant:+.3f}".encode())
     for p in paths:
-        st = os.stat(p)
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            raise VocalsepError(f"{p}: cannot read it to make a shifted copy ({e.strerror})") from None
         h.update(f"\0{Path(p).resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
     return h.hexdigest()[:32]
 
 
 def _make(paths: Sequence[str], length: int, pitch: float, formant: float, out: Path) -> None:
-    """Write the summed vocals of ``paths`` shifted by (``pitch``, ``formant``) to ``out``, each channel alike."""
+    """Write the summed vocals of ``paths`` (at most ``length`` samples) shifted by (``pitch``, ``formant``)
+    semitones to ``out`` (float32 wav), each channel by its own run of the same shift."""
+    import soundfile as sf
+
     from . import audio
     from .atomic import atomic_path
     from .augment import shift
 
     x = None
     for p in paths:
-        y, sr = audio.read(p)
+        y, sr = audio.read(p)  # a VocalsepError naming the file if it cannot be read
         y = y[:length]
         x = y if x is None else x + y
     assert x is not None
-    shifted = np.stack([shift(np.ascontiguousarray(x[:, c]), sr, pitch, formant) for c in range(x.shape[1])],
-                       axis=1)
-    import soundfile as sf
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        sf.write(str(tmp), shifted, sr, format="WAV", subtype="FLOAT")
+    try:
+        shifted = np.stack([shift(np.ascontiguousarray(x[:, c]), sr, pitch, formant) for c in range(x.shape[1])],
+                           axis=1)
+    except (RuntimeError, ValueError) as e:  # what pedalboard raises
+        raise VocalsepError(f"{paths[0]}: could not be shifted ({str(e).splitlines()[0]})") from None
+    try:
+        with atomic_path(out) as tmp:
+            sf.write(str(tmp), shifted, sr, format="WAV", subtype="FLOAT")
+    except (OSError, sf.LibsndfileError) as e:
+        raise audio.write_error(out, e) from None
 
 
 def with_copies(songs: Sequence, data: DataConfig, cache_dir: str | Path | None = None, threads: int = 2) -> list:
     """``songs`` (:class:`vocalsep.data.Song`) with ``vocal_copies`` filled as ``data.shift_copies`` asks,
     computing the copies not in the cache yet (``threads`` at a time; Rubber Band runs without the GIL).
-    Unchanged when ``shift_copies`` is 0."""
+    Unchanged when ``shift_copies`` is 0.  The first copy that fails stops the rest (a VocalsepError)."""
     if data.shift_copies <= 0:
         return list(songs)
     if not (data.pitch_shift or data.formant_shift):
         raise VocalsepError("data.shift_copies needs data.pitch_shift or data.formant_shift above 0 (the shifts "
                             "the copies draw from)")
+    from .atomic import clear_stale
     from .data import default_cache_dir
 
     root = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "shifted"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VocalsepError(f"{root}: cannot make the cache of shifted copies there ({e.strerror})") from None
+    clear_stale(root)  # the temporary files of a run killed while it made copies
     plan, todo = [], []
     for s in songs:
         files = []
@@ -99,11 +116,14 @@ def with_copies(songs: Sequence, data: DataConfig, cache_dir: str | Path | None 
                 todo.append((s.vocals, s.length, pitch, formant, f))
         plan.append(dataclasses.replace(s, vocal_copies=tuple(files)))
     if todo:
-        log.info("shifting the vocals of %d song%s %d times (pitch and formants) into %s", len(songs),
-                 "s"[:len(songs) != 1], data.shift_copies, root)
+        log.info("making %d shifted cop%s of training vocals (pitch and formants) in %s", len(todo),
+                 "ies" if len(todo) != 1 else "y", root)
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(max(1, threads)) as pool:
+        pool = ThreadPoolExecutor(max(1, threads))
+        try:
             for job in [pool.submit(_make, *t) for t in todo]:
                 job.result()
+        finally:  # a failure or Ctrl-C stops the copies not started yet
+            pool.shutdown(wait=True, cancel_futures=True)
         log.info("%d shifted copies made in %.0f s", len(todo), time.perf_counter() - t0)
     return plan
