@@ -374,7 +374,7 @@ def test_a_song_cut_short_mid_run_is_left_out_and_training_goes_on(tmp_path, ste
     assert any(str(bad) in r.getMessage() and "left out of training" in r.getMessage() for r in caplog.records)
 
 
-def test_no_song_left_mid_run_saves_and_stops_in_one_line(tmp_path, stems, monkeypatch):
+def test_no_song_left_before_the_first_step_stops_in_one_line_and_saves_nothing(tmp_path, stems, monkeypatch):
     songs = datamod.discover(stems)
     for name in ("singer_1_01", "singer_1_02"):  # every training song
         _cut_short(stems / name / "accompaniment.wav", 0)
@@ -388,7 +388,23 @@ def test_no_song_left_mid_run_saves_and_stops_in_one_line(tmp_path, stems, monke
     assert "Traceback" not in r.output
     last = r.output.strip().splitlines()[-1]
     assert "no training song is left" in last and "accompaniment.wav" in last
-    assert "checkpoint and model saved" in last
-    assert ModelFile.load(out / "model.vsep").info["steps"] == 0
-    with np.load(out / "checkpoint.npz") as z:
-        assert json.loads(str(z["meta"]))["step"] == 0
+    assert "before its first step, nothing saved" in last
+    assert not (out / "model.vsep").exists() and not (out / "checkpoint.npz").exists()  # no untrained model
+
+
+def test_no_song_left_after_some_steps_saves_what_was_learnt(tmp_path, stems, monkeypatch):
+    from vocalsep.train import train
+
+    calls = {"n": 0}
+    real_next = datamod.BatchStream.__next__
+
+    def next_then_fail(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise VocalsepError("no training song is left")
+        return real_next(self)
+
+    monkeypatch.setattr(datamod.BatchStream, "__next__", next_then_fail)
+    with pytest.raises(VocalsepError, match="training stopped at step 2, checkpoint and model saved"):
+        train(tiny_cfg([stems], steps=100), tmp_path / "run", progress=False)
+    assert ModelFile.load(tmp_path / "run" / "model.vsep").info["steps"] == 2

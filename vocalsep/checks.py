@@ -63,14 +63,15 @@ _INT_RANGES = {
 MAX_WEIGHTS = 1 << 27
 
 
-def model_settings(path: Path, cfg: dict, fmt: int = 2) -> tuple[SpectralConfig, ModelConfig]:
+def model_settings(path: Path | str, cfg: dict, fmt: int = 2, member: str = "config.json: "
+                   ) -> tuple[SpectralConfig, ModelConfig]:
     """The spectral and model settings of a model file's config.json (format ``fmt``), each checked for its
     type and range (VocalsepError naming the file and the setting).  Format 1 has no ``model.arch``: its
     settings are the U-Net's; format 2 names the architecture, whose settings class checks the others (the
     shared ones here, by type and range; its own ones through :mod:`vocalsep.config`'s pydantic checks and
-    its ``__post_init__``)."""
+    its ``__post_init__``).  ``member``: what the messages name after ``path`` (a training config: "")."""
     def bad(key, value, want):
-        return VocalsepError(f"{path}: config.json: {key} must be {want}, not {repr(value)[:40]}")
+        return VocalsepError(f"{path}: {member}{key} must be {want}, not {repr(value)[:40]}")
 
     out = {}
     for section in ("spectral", "model"):
@@ -86,11 +87,11 @@ def model_settings(path: Path, cfg: dict, fmt: int = 2) -> tuple[SpectralConfig,
             try:
                 kind = get_arch(arch).config
             except VocalsepError as e:
-                raise VocalsepError(f"{path}: config.json: model.arch: {str(e)[:200]}") from None
+                raise VocalsepError(f"{path}: {member}model.arch: {str(e)[:200]}") from None
         names = {f.name for f in fields(kind)} - ({"arch"} if fmt < 2 else set())
         unknown = sorted(str(k)[:40] for k in d if k not in names)
         if unknown:
-            raise VocalsepError(f"{path}: config.json: unknown {section} setting(s) {unknown}")
+            raise VocalsepError(f"{path}: {member}unknown {section} setting(s) {unknown}")
         for key, value in d.items():
             if key in _INT_RANGES:
                 lo, hi = _INT_RANGES[key]
@@ -109,14 +110,14 @@ def model_settings(path: Path, cfg: dict, fmt: int = 2) -> tuple[SpectralConfig,
         raise bad("spectral.hop_length", sp.hop_length, f"at most n_fft ({sp.n_fft})")
     from .config import _build  # the YAML configs' checks: types of the architecture's own settings
 
-    mc = _build(*out["model"], f"{path}: config.json: model")
+    mc = _build(*out["model"], f"{path}: {member}model")
     if mc.freq_bins > sp.n_fft // 2:
         raise bad("model.freq_bins", mc.freq_bins, f"at most n_fft / 2 ({sp.n_fft // 2})")
     if mc.freq_bins * mc.frames > 1 << 20:
         raise bad("model.frames", mc.frames, f"such that freq_bins x frames <= {1 << 20}")
     shapes = weight_shapes(mc)
     if shapes is not None and sum(math.prod(s) for s in shapes) > MAX_WEIGHTS:
-        raise VocalsepError(f"{path}: config.json: a network of these settings would have over {MAX_WEIGHTS} weights")
+        raise VocalsepError(f"{path}: {member}a network of these settings would have over {MAX_WEIGHTS} weights")
     return sp, mc
 
 
@@ -129,3 +130,33 @@ def weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]] | None:
     from .models.unet import weight_shapes as unet_shapes
 
     return unet_shapes(cfg)
+
+
+def training_config(cfg, source: str = "config") -> None:
+    """Check a training :class:`~vocalsep.config.Config` before any data is read: its network as a model file's
+    (:func:`model_settings`: so that training never makes a model file that separation refuses, such as
+    ``freq_bins`` above ``n_fft / 2``), and the numbers of its ``train`` and ``data`` sections that the types
+    alone do not bound.  VocalsepError naming ``source`` and the setting."""
+    from dataclasses import asdict
+
+    model_settings(source, {"spectral": asdict(cfg.spectral), "model": cfg.model.to_dict()}, member="")
+    t, d = cfg.train, cfg.data
+
+    def need(ok: bool, key: str, value, want: str) -> None:
+        if not ok:
+            raise VocalsepError(f"{source}: {key} = {value!r}: must be {want}")
+
+    need(math.isfinite(t.learning_rate) and t.learning_rate > 0, "train.learning_rate", t.learning_rate,
+         "a number > 0")
+    need(0 <= t.lr_min <= t.learning_rate, "train.lr_min", t.lr_min,
+         f"from 0 to train.learning_rate ({t.learning_rate:g})")
+    need(math.isfinite(t.weight_decay) and t.weight_decay >= 0, "train.weight_decay", t.weight_decay, "0 or more")
+    need(t.batch_size >= 1, "train.batch_size", t.batch_size, "1 or more")
+    for key in ("steps", "lr_decay_steps", "steps_per_epoch", "checkpoint_every", "snapshot_every",
+                "validation_songs_sdr", "threads", "log_every"):
+        need(getattr(t, key) >= 0, f"train.{key}", getattr(t, key), "0 or more")
+    need(0 <= d.validation_fraction < 1, "data.validation_fraction", d.validation_fraction,
+         "from 0 to below 1 (the share of songs held out)")
+    need(d.workers >= 0, "data.workers", d.workers, "0 (one thread of the training process) or more")
+    need(d.validation_patches >= 0, "data.validation_patches", d.validation_patches, "0 or more")
+    need(d.cache_subtype in ("FLOAT", "PCM_16"), "data.cache_subtype", d.cache_subtype, "FLOAT or PCM_16")

@@ -3,7 +3,7 @@
 Songs come from four kinds of data set, detected per path (``DataConfig.dataset = auto``):
 
 ``musdb``     MUSDB18 in its native STEMS format, ``<root>/{train,test}/*.stem.mp4`` (``train`` when present,
-              else ``test``).  Decoding an mp4 spawns ffmpeg, far too slow for random excerpts, so each
+              else ``test``; training refuses a root that has ``test`` only).  Decoding an mp4 spawns ffmpeg, far too slow for random excerpts, so each
               track's vocals and accompaniment (drums + bass + other) are decoded once, through the ``musdb``
               package, into a cache of wav files (``DataConfig.cache_dir``, default
               :func:`default_cache_dir` ``/musdb``), written atomically, and read from there like any other stem.
@@ -40,7 +40,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio
-from .atomic import atomic_path
+from .atomic import atomic_path, clear_stale
 from .config import DataConfig
 from .errors import VocalsepError
 
@@ -232,6 +232,8 @@ def _discover_musdb(root: Path, subset: str | None, cache_dir: Path | None, subt
         key = hashlib.sha1(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{subtype}".encode()).hexdigest()[:16]
         folders[p] = cache / key
     todo = [p for p, f in folders.items() if not ((f / "vocals.wav").exists() and (f / "accompaniment.wav").exists())]
+    for p in todo:
+        clear_stale(folders[p])  # the temporary files of a run killed while decoding this track
     if todo:  # decode what is not cached yet, through the musdb package (one ffmpeg run per track)
         try:
             import musdb
@@ -316,6 +318,12 @@ def discover_all(cfg: DataConfig) -> list[Song]:
         raise VocalsepError("no training data: give --data PATH (or data.datasets in the config)")
     songs: list[Song] = []
     for p in cfg.datasets:
+        root = Path(p)
+        if (root.is_dir() and root.name not in ("train", "test") and not (root / "train").is_dir()
+                and (root / "test").is_dir() and (cfg.dataset if cfg.dataset != "auto" else detect_kind(root))
+                in ("musdb", "musdb-hq")):
+            raise VocalsepError(f"{root}: has a test/ folder (the songs MUSDB18 is evaluated on) but no train/; "
+                                f"give {root / 'test'} to train on the test songs on purpose")
         songs += discover(p, cfg.dataset, cfg.cache_dir or None, cfg.cache_subtype, cfg.workers)
     return songs
 

@@ -33,7 +33,9 @@ resumed run sees the batches that an uninterrupted one would have seen.
 
 A training song whose stem fails to read mid-run (a file cut short or damaged after discovery) is left out
 with a warning naming the file, and training goes on with the others; with no song left (or a data worker
-failing) the checkpoint and the model are saved and :func:`train` raises :class:`VocalsepError` (one line).
+failing) the checkpoint and the model are saved and :func:`train` raises :class:`VocalsepError` (one line);
+before the first step (or on Ctrl-C then) nothing is saved: no model file of untrained weights.  Stems that
+libsndfile cannot read (m4a, aac, wma) are decoded once into the cache (:mod:`vocalsep.decoded`).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
+from . import atomic, checks
 from . import data as datamod
-from .config import Config, load_config
+from .config import Config
+from .decoded import readable
+from .runfolder import CHECKPOINT, check_out_dir, check_resume_config, write_config
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
 from .shifted import with_copies
@@ -59,8 +63,6 @@ from .steps import make_steps
 from .trainlog import LOG_FIELDS, RunLog  # noqa: F401  (LOG_FIELDS re-exported)
 
 log = logging.getLogger("vocalsep.train")
-
-CHECKPOINT = "checkpoint.npz"
 
 
 def learning_rate(cfg, step: int) -> float:
@@ -71,12 +73,6 @@ def learning_rate(cfg, step: int) -> float:
     p = min(step, t.lr_decay_steps) / t.lr_decay_steps
     alpha = t.lr_min / t.learning_rate
     return float(t.learning_rate * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * p)) + alpha))
-
-
-def _write_config(cfg: Config, path: Path) -> None:
-    import yaml
-
-    atomic.write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
 
 
 def save_checkpoint(path: Path, model, optimizer, meta: dict) -> None:
@@ -140,20 +136,6 @@ def song_sdr(predict, mix: np.ndarray, vocals: np.ndarray, spec, model_cfg, samp
     return float(10 * np.log10((np.sum(vocals.astype(np.float64) ** 2) + 1e-9) / (err + 1e-9)))
 
 
-def _check_resume_config(cfg: Config, out_dir: Path) -> None:
-    saved = out_dir / "config.yaml"
-    if not saved.exists():
-        return
-    old = load_config(saved)
-    for section in ("spectral", "model"):
-        if getattr(old, section) != getattr(cfg, section):
-            raise VocalsepError(f"{saved}: the {section} settings differ from this run's; resume with the same "
-                                f"{section} section (or train into another --out)")
-    if old.train.loss != cfg.train.loss:  # the best validation loss so far would be of another loss
-        raise VocalsepError(f"{saved}: train.loss was {old.train.loss!r}, this run's is {cfg.train.loss!r}; "
-                            "resume with the same loss (or train into another --out)")
-
-
 def _init_model(cfg: Config):
     """The model file ``train.init`` that fine-tuning starts from, read once, before any data is read; it
     needs the file's own network: VocalsepError naming each setting that differs (the architecture alone
@@ -181,20 +163,14 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     out_dir = Path(out_dir)
     t = cfg.train
     ckpt_path = out_dir / CHECKPOINT
+    checks.training_config(cfg)
+    check_out_dir(out_dir, resume)
     if resume:
-        if not ckpt_path.exists():
-            raise VocalsepError(f"{ckpt_path}: no checkpoint to resume from")
-        _check_resume_config(cfg, out_dir)
-    elif ckpt_path.exists():
-        raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
+        check_resume_config(cfg, out_dir)
     start = _init_model(cfg) if t.init and not resume else None
-    if t.batch_size < 1 or t.steps < 0:
-        raise VocalsepError("train: batch_size must be >= 1 and steps >= 0")
-    if t.weight_decay < 0:
-        raise VocalsepError(f"train: weight_decay must be >= 0, not {t.weight_decay}")
 
     # data first (no TensorFlow needed): a problem with it shows at once
-    songs = datamod.discover_all(cfg.data)
+    songs = readable(datamod.discover_all(cfg.data), cfg.data.cache_dir or None, cfg.data.cache_subtype)
     train_songs, val_songs = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
     log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
              len(val_songs), "s"[:len(val_songs) != 1])
@@ -205,9 +181,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
                                                            cfg.data.validation_patches)
     val_audio = datamod.validation_audio(val_songs, t.validation_songs_sdr)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VocalsepError(f"{out_dir}: cannot make the run folder ({e.strerror})") from None
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
-    _write_config(cfg, out_dir / "config.yaml")
+    write_config(cfg, out_dir / "config.yaml")
 
     from .extras import tensorflow_if_backend
 
@@ -347,10 +326,16 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         bar.close()
         sync()  # a step may have finished after the count was taken (on JAX, while the loss was awaited)
         step = int(optimizer.iterations.numpy())
-        log.warning("interrupted at step %d: saving a checkpoint and the model", step)
+        log.warning("interrupted at step %d", step)
     finally:
         stream.close()
         bar.close()
+    if (interrupted or data_error is not None) and step == 0:  # nothing learnt: no untrained model file
+        logger.close()
+        if interrupted:
+            log.warning("interrupted before the first step: nothing saved")
+            raise KeyboardInterrupt
+        raise VocalsepError(f"{data_error}; training stopped before its first step, nothing saved")
     try:
         if not interrupted and last_val is None and len(val_mix):  # no step was run
             last_val = validate()

@@ -1,0 +1,204 @@
+"""What ``vocalsep train`` refuses before it reads any data (a config that would make a model file separation
+refuses, an --out it cannot or must not write, a resume that changes the run's split or batches), and what it
+reads that it used to drop mid-run: stems only FFmpeg decodes, and a MUSDB18 root with no train/ folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+from click.testing import CliRunner
+
+from vocalsep import audio
+from vocalsep import data as datamod
+from vocalsep.cli import main
+from vocalsep.config import Config, DataConfig
+from vocalsep.decoded import readable
+from vocalsep.errors import VocalsepError
+from vocalsep.model import ModelFile
+
+from .conftest import musdb_preview
+from .test_train import TINY, song, stems, tiny_cfg  # noqa: F401  (stems: a fixture)
+
+
+def cfg_with(section: str, **values) -> Config:
+    d = json.loads(json.dumps(TINY))
+    d["data"]["datasets"] = ["/nonexistent/data"]  # a config error must come before the data is looked at
+    d[section].update(values)
+    return Config.from_dict(d)
+
+
+@pytest.mark.parametrize("section,values,key", [
+    ("model", {"freq_bins": 128, "frames": 16}, "model.freq_bins"),   # above n_fft / 2 = 64
+    ("train", {"learning_rate": 0.0, "lr_decay_steps": 10}, "train.learning_rate"),
+    ("train", {"lr_min": 0.1}, "train.lr_min"),                        # above the peak rate
+    ("train", {"steps_per_epoch": -1}, "train.steps_per_epoch"),
+    ("data", {"validation_fraction": 10.0}, "data.validation_fraction"),
+    ("data", {"validation_fraction": -0.1}, "data.validation_fraction"),
+    ("data", {"cache_subtype": "PCM_24"}, "data.cache_subtype"),
+])
+def test_a_config_that_cannot_train_is_refused_before_the_data(tmp_path, section, values, key):
+    from vocalsep.train import train
+
+    with pytest.raises(VocalsepError, match=key) as e:
+        train(cfg_with(section, **values), tmp_path / "run", progress=False)
+    assert "\n" not in str(e.value) and "/nonexistent/data" not in str(e.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_tiny_config_itself_passes_the_checks():
+    from vocalsep.checks import training_config
+
+    training_config(cfg_with("train"))
+
+
+def test_an_out_that_is_a_file_is_one_line(tmp_path, stems):  # noqa: F811
+    out = tmp_path / "run"
+    out.write_text("notes")
+    r = CliRunner().invoke(main, ["train", "--data", str(stems), "--out", str(out)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert f"{out}: is a file" in r.output and len(r.output.strip().splitlines()) == 1
+    assert out.read_text() == "notes"
+
+
+def test_a_finished_run_without_its_checkpoint_is_not_overwritten(tmp_path, stems):  # noqa: F811
+    from vocalsep.train import train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.vsep").write_bytes(b"a model trained for days")
+    with pytest.raises(VocalsepError, match=r"already holds a trained model \(model.vsep\)"):
+        train(tiny_cfg([stems]), out, progress=False)
+    assert (out / "model.vsep").read_bytes() == b"a model trained for days"
+    assert sorted(p.name for p in out.iterdir()) == ["model.vsep"]
+
+
+@pytest.mark.parametrize("change,key", [
+    ({"validation": ["singer_1"]}, "data.validation"),
+    ({"validation_fraction": 0.5}, "data.validation_fraction"),
+    ({"batch_size": 2}, "train.batch_size"),
+    ({"seed": 7}, "train.seed"),
+])
+def test_a_resume_keeps_the_split_and_the_batches(tmp_path, stems, change, key):  # noqa: F811
+    from vocalsep.train import train
+
+    out = tmp_path / "run"
+    first = tiny_cfg([stems], steps=3)
+    first.data.validation = ["singer_2"]
+    train(first, out, progress=False)
+    again = tiny_cfg([stems], steps=6)
+    again.data.validation = ["singer_2"]
+    for k, v in change.items():
+        setattr(again.data if hasattr(again.data, k) else again.train, k, v)
+    with pytest.raises(VocalsepError, match=key):
+        train(again, out, resume=True, progress=False)
+    with np.load(out / "checkpoint.npz") as z:  # untouched
+        assert json.loads(str(z["meta"]))["step"] == 3
+
+
+def test_the_data_given_again_by_another_path_resumes(tmp_path, stems):  # noqa: F811
+    """The same folder named relative to another working directory is the same data set."""
+    out = tmp_path / "run"
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "steps": 3}}))
+    assert CliRunner().invoke(main, ["train", "--data", str(stems), "--config", str(cfg_path), "--out", str(out),
+                                     "-q"]).exit_code == 0
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = CliRunner().invoke(main, ["train", "--data", "stems", "--out", str(out), "--resume", "--steps", "6",
+                                      "-q"])
+    finally:
+        os.chdir(cwd)
+    assert r.exit_code == 0, r.output
+    assert ModelFile.load(out / "model.vsep").info["steps"] == 6
+
+
+def write_aac(path: Path, x: np.ndarray, rate: int) -> None:
+    """(samples, 1) float audio as AAC in an m4a (FFmpeg's encoder through PyAV)."""
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=rate, layout="mono")
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T.astype(np.float32)), format="fltp", layout="mono")
+        f.sample_rate, f.pts, f.time_base = rate, 0, Fraction(1, rate)
+        for p in [*s.encode(f), *s.encode(None)]:
+            c.mux(p)
+
+
+def test_stems_only_ffmpeg_reads_are_decoded_once_and_train(tmp_path, stems, monkeypatch, caplog):  # noqa: F811
+    from vocalsep.train import train
+
+    for stem in ("vocals", "accompaniment"):  # both in AAC: its encoder's padding lengthens both alike
+        wav = stems / "singer_1_01" / f"{stem}.wav"
+        x, sr = sf.read(wav, always_2d=True)
+        write_aac(wav.with_suffix(".m4a"), x, sr)
+        wav.unlink()
+    m4a = stems / "singer_1_01" / "vocals.m4a"
+    with pytest.raises(VocalsepError):
+        audio.read_excerpt(m4a, 0, 100)  # what the sampler used to do, and dropped the song for
+    cache = tmp_path / "cache"
+    songs = readable(datamod.discover(stems), cache)
+    [s] = [s for s in songs if s.name == "singer_1_01"]
+    [decoded], [decoded_acc] = s.vocals, s.accompaniment
+    assert Path(decoded).parent == cache / "decoded" and decoded.endswith(".wav") and decoded != decoded_acc
+    want, rate = audio.read(m4a)
+    got, _ = audio.read_excerpt(decoded, 0, len(want) + 10, length=s.length)
+    assert rate == sr and s.length == len(want)
+    np.testing.assert_array_equal(got[:len(want)], want)
+    assert [s.vocals for s in songs if s.name != "singer_1_01"] == [
+        (str(stems / name / "vocals.wav"),) for name in ("singer_1_02", "singer_2_01", "singer_2_02")]
+    mtime = os.stat(decoded).st_mtime_ns
+    assert readable(datamod.discover(stems), cache)[0].vocals == (decoded,)  # reused
+    assert os.stat(decoded).st_mtime_ns == mtime
+
+    cfg = tiny_cfg([stems], steps=4)
+    cfg.data.cache_dir = str(cache)
+    cfg.data.validation = ["singer_2"]
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="vocalsep"):
+        final = train(cfg, tmp_path / "run", progress=False)
+    info = ModelFile.load(final).info
+    assert info["steps"] == 4 and info["train_songs"] == 2
+    assert not [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]  # the m4a song trained
+
+
+def test_wav_stems_leave_the_cache_alone(tmp_path, stems):  # noqa: F811
+    songs = datamod.discover(stems)
+    assert readable(songs, tmp_path / "cache") == songs
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_musdb_root_with_only_test_songs_is_refused_for_training(tmp_path):
+    root = tmp_path / "musdb18hq"
+    for name in ("a", "b"):
+        song(root / "test", name, 1, names=("vocals", "mixture"))
+        sf.write(root / "test" / name / "drums.wav", np.zeros((16000, 1), np.float32), 16000)
+    assert datamod.detect_kind(root) == "musdb-hq"
+    with pytest.raises(VocalsepError, match=r"has a test/ folder .* but no train/"):
+        datamod.discover_all(DataConfig(datasets=[str(root)]))
+    assert len(datamod.discover_all(DataConfig(datasets=[str(root / "test")]))) == 2  # on purpose
+
+
+def test_the_musdb_decode_cache_clears_a_killed_runs_temporary_files(tmp_path):
+    root = musdb_preview(tmp_path, 1)
+    cache = tmp_path / "cache"
+    cfg = DataConfig(datasets=[str(root)], cache_dir=str(cache))
+    datamod.discover_all(cfg)
+    [folder] = [p for p in cache.iterdir() if p.is_dir()]
+    (folder / "vocals.wav").unlink()  # as if the run was killed while writing it
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".vocals.wav.{dead.pid}.x1y2z3.part"
+    stale.write_bytes(b"half a wav")
+    [s] = datamod.discover_all(cfg)
+    assert not stale.exists() and (folder / "vocals.wav").is_file()
+    assert s.length > 0

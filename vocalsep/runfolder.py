@@ -1,0 +1,73 @@
+"""The run folder of ``vocalsep train``: what a new run may write into, and what a resumed run must keep.
+
+A new run refuses a folder that holds a checkpoint (resume it instead) or a trained model (nothing there
+is overwritten); a resumed run needs the checkpoint, and the settings that define the run as its
+``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss (the best validation loss
+so far), the data sets and the validation split (another split would train on songs validated so far), the
+batch size and the seed (a resumed run sees the batches an uninterrupted one would have).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import atomic
+from .config import Config, load_config
+from .errors import VocalsepError
+
+CHECKPOINT = "checkpoint.npz"
+
+
+def write_config(cfg: Config, path: Path) -> None:
+    """The resolved configuration as YAML (what ``--resume`` without ``--config`` reads back), atomically."""
+    import yaml
+
+    atomic.write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+
+
+def check_resume_config(cfg: Config, out_dir: Path) -> None:
+    """VocalsepError naming the setting when ``cfg`` changes what the run in ``out_dir`` must keep (above)."""
+    saved = out_dir / "config.yaml"
+    if not saved.exists():
+        return
+    old = load_config(saved)
+    for section in ("spectral", "model"):
+        if getattr(old, section) != getattr(cfg, section):
+            raise VocalsepError(f"{saved}: the {section} settings differ from this run's; resume with the same "
+                                f"{section} section (or train into another --out)")
+    if old.train.loss != cfg.train.loss:  # the best validation loss so far would be of another loss
+        raise VocalsepError(f"{saved}: train.loss was {old.train.loss!r}, this run's is {cfg.train.loss!r}; "
+                            "resume with the same loss (or train into another --out)")
+    # what splits the songs (another split would train on songs validated so far), and what fixes the batches
+    # (a resumed run sees those an uninterrupted one would have seen); steps, schedule and the rest may change
+    same = {"data.datasets": lambda c: [str(Path(p).expanduser().resolve()) for p in c.data.datasets],
+            "data.dataset": lambda c: c.data.dataset, "data.validation": lambda c: list(c.data.validation),
+            "data.validation_fraction": lambda c: c.data.validation_fraction,
+            "train.batch_size": lambda c: c.train.batch_size, "train.seed": lambda c: c.train.seed}
+    for key, get in same.items():
+        if get(old) != get(cfg):
+            raise VocalsepError(f"{saved}: {key} was {get(old)!r}, this run's is {get(cfg)!r}; resume with the "
+                                "run's own (leave --config out to take them from its config.yaml), or train "
+                                "into another --out")
+
+
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """Before any data is read: ``out_dir`` must be a folder (or one that can be made) that holds no trained
+    model when this is not a resumed run; VocalsepError naming it otherwise."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VocalsepError(f"{out_dir}: is a file, not a folder for the run")
+    if resume:
+        if not (out_dir / CHECKPOINT).exists():
+            raise VocalsepError(f"{out_dir / CHECKPOINT}: no checkpoint to resume from")
+        return
+    if (out_dir / CHECKPOINT).exists():
+        raise VocalsepError(f"{out_dir}: already holds a training run; use --resume or another --out")
+    done = [n for n in ("model.vsep", "best.vsep") if (out_dir / n).exists()] + sorted(
+        p.name for p in out_dir.glob("step-*.vsep")) if out_dir.is_dir() else []
+    if done:
+        raise VocalsepError(f"{out_dir}: already holds a trained model ({done[0]}) and no checkpoint to resume "
+                            "from; train into another --out (nothing there is overwritten)")
+    parent = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise VocalsepError(f"{out_dir}: cannot write the run there ({parent} is not a writable folder)")
