@@ -40,7 +40,7 @@ def cfg_with(section: str, **values) -> Config:
 @pytest.mark.parametrize("section,values,key", [
     ("model", {"freq_bins": 128, "frames": 16}, "model.freq_bins"),   # above n_fft / 2 = 64
     ("train", {"learning_rate": 0.0, "lr_decay_steps": 10}, "train.learning_rate"),
-    ("train", {"lr_min": 0.1}, "train.lr_min"),                        # above the peak rate
+    ("train", {"lr_min": 0.1, "lr_decay_steps": 10}, "train.lr_min"),  # a decay ending above the peak rate
     ("train", {"steps_per_epoch": -1}, "train.steps_per_epoch"),
     ("data", {"validation_fraction": 10.0}, "data.validation_fraction"),
     ("data", {"validation_fraction": -0.1}, "data.validation_fraction"),
@@ -59,6 +59,24 @@ def test_the_tiny_config_itself_passes_the_checks():
     from vocalsep.checks import training_config
 
     training_config(cfg_with("train"))
+
+
+def test_a_constant_rate_below_the_decay_floor_passes():
+    """lr_min is the floor of the cosine decay: without one (fine-tuning at 1e-6, say) it does not bound the
+    rate."""
+    from vocalsep.checks import training_config
+
+    training_config(cfg_with("train", learning_rate=1e-6, lr_min=1e-5, lr_decay_steps=0))
+
+
+def test_a_setting_that_cannot_train_names_the_config_file_and_the_options(tmp_path):
+    cfg_path = tmp_path / "tiny.yaml"
+    cfg_path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "lr_decay_steps": 10}}))
+    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--config", str(cfg_path), "--lr", "1e-6",
+                                  "--out", str(tmp_path / "run")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.output.strip() == (f"Error: {cfg_path} with --lr: train.lr_min = 1e-05: must be from 0 to "
+                                "train.learning_rate (1e-06) when train.lr_decay_steps is set")
 
 
 def test_an_out_that_is_a_file_is_one_line(tmp_path, stems):  # noqa: F811
@@ -84,7 +102,7 @@ def test_a_finished_run_without_its_checkpoint_is_not_overwritten(tmp_path, stem
 
 @pytest.mark.parametrize("change,key", [
     ({"validation": ["singer_1"]}, "data.validation"),
-    ({"validation_fraction": 0.5}, "data.validation_fraction"),
+    ({"validation": [], "validation_fraction": 0.5}, "data.validation_fraction"),
     ({"batch_size": 2}, "train.batch_size"),
     ({"seed": 7}, "train.seed"),
 ])
@@ -93,10 +111,10 @@ def test_a_resume_keeps_the_split_and_the_batches(tmp_path, stems, change, key):
 
     out = tmp_path / "run"
     first = tiny_cfg([stems], steps=3)
-    first.data.validation = ["singer_2"]
+    first.data.validation = [] if "validation_fraction" in change else ["singer_2"]
     train(first, out, progress=False)
     again = tiny_cfg([stems], steps=6)
-    again.data.validation = ["singer_2"]
+    again.data.validation = list(first.data.validation)
     for k, v in change.items():
         setattr(again.data if hasattr(again.data, k) else again.train, k, v)
     with pytest.raises(VocalsepError, match=key):
@@ -121,6 +139,41 @@ def test_the_data_given_again_by_another_path_resumes(tmp_path, stems):  # noqa:
         os.chdir(cwd)
     assert r.exit_code == 0, r.output
     assert ModelFile.load(out / "model.vsep").info["steps"] == 6
+
+
+def test_what_the_named_songs_make_irrelevant_may_change(tmp_path, stems):  # noqa: F811
+    """With validation songs named, validation_fraction holds out nothing, and their order is no split."""
+    from vocalsep.runfolder import check_resume_config, write_config
+
+    first = tiny_cfg([stems])
+    first.data.validation = ["singer_2", "singer_1_01"]
+    write_config(first, tmp_path / "config.yaml")
+    again = tiny_cfg([stems])
+    again.data.validation, again.data.validation_fraction = ["singer_1_01", "singer_2"], 0.3
+    check_resume_config(again, tmp_path)
+    again.data.validation = ["singer_1_01"]
+    with pytest.raises(VocalsepError, match="data.validation"):
+        check_resume_config(again, tmp_path)
+
+
+def test_a_run_started_with_a_relative_data_path_resumes_from_elsewhere(tmp_path, stems):  # noqa: F811
+    """The run's config.yaml keeps the data sets as absolute paths: resuming it from another working
+    directory, without --config or --data, reads the same songs."""
+    out = tmp_path / "run"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        cfg_path = tmp_path / "tiny.yaml"
+        cfg_path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "steps": 3}}))
+        r = CliRunner().invoke(main, ["train", "--data", "stems", "--config", str(cfg_path), "--out", "run", "-q"])
+        assert r.exit_code == 0, r.output
+        os.chdir(stems)  # where "stems" names nothing
+        r = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--steps", "6", "-q"])
+    finally:
+        os.chdir(cwd)
+    assert r.exit_code == 0, r.output
+    assert ModelFile.load(out / "model.vsep").info["steps"] == 6
+    assert yaml.safe_load((out / "config.yaml").read_text())["data"]["datasets"] == [str(stems.resolve())]
 
 
 def write_aac(path: Path, x: np.ndarray, rate: int) -> None:
@@ -169,6 +222,23 @@ def test_stems_only_ffmpeg_reads_are_decoded_once_and_train(tmp_path, stems, mon
     info = ModelFile.load(final).info
     assert info["steps"] == 4 and info["train_songs"] == 2
     assert not [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]  # the m4a song trained
+
+
+def test_a_stem_ffmpeg_cannot_decode_after_all_leaves_its_song_out(tmp_path, stems, monkeypatch, caplog):  # noqa: F811
+    """A stem discovery accepted but whose decoding fails (an m4a damaged since) skips its song with a warning
+    naming the file, as discovery does, instead of stopping the run; the other songs keep their stems."""
+    import dataclasses
+
+    songs = datamod.discover(stems)
+    bad = stems / "singer_1_01" / "vocals.m4a"
+    bad.write_bytes(b"not audio")
+    damaged = dataclasses.replace(songs[0], vocals=(str(bad),))
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="vocalsep"):
+        kept = readable([damaged, *songs[1:]], tmp_path / "cache")
+    assert kept == songs[1:]
+    [msg] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert msg.startswith(f"{bad}: ") and msg.endswith(f"song {songs[0].name!r} skipped"), msg
 
 
 def test_wav_stems_leave_the_cache_alone(tmp_path, stems):  # noqa: F811

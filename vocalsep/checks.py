@@ -148,8 +148,9 @@ def training_config(cfg, source: str = "config") -> None:
 
     need(math.isfinite(t.learning_rate) and t.learning_rate > 0, "train.learning_rate", t.learning_rate,
          "a number > 0")
-    need(0 <= t.lr_min <= t.learning_rate, "train.lr_min", t.lr_min,
-         f"from 0 to train.learning_rate ({t.learning_rate:g})")
+    if t.lr_decay_steps > 0:  # the floor of the cosine decay; a constant rate (no decay) never reaches it
+        need(0 <= t.lr_min <= t.learning_rate, "train.lr_min", t.lr_min,
+             f"from 0 to train.learning_rate ({t.learning_rate:g}) when train.lr_decay_steps is set")
     need(math.isfinite(t.weight_decay) and t.weight_decay >= 0, "train.weight_decay", t.weight_decay, "0 or more")
     need(t.batch_size >= 1, "train.batch_size", t.batch_size, "1 or more")
     for key in ("steps", "lr_decay_steps", "steps_per_epoch", "checkpoint_every", "snapshot_every",

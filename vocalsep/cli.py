@@ -259,7 +259,10 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
         overrides["spectral"] = dataclasses.asdict(start.spectral)
         overrides["model"] = start.model.to_dict()
     cfg = load_config(config_path, overrides)
-    final = run_training(cfg, out_dir, resume=resume, progress=progress)
+    given = [f"--{k}" for k, v in (("lr", lr), ("batch-size", batch_size), ("steps", steps), ("seed", seed))
+             if v is not None]  # the options a setting's error may come from, beside the config
+    source = " with ".join(x for x in (str(config_path) if config_path else "", " ".join(given)) if x)
+    final = run_training(cfg, out_dir, resume=resume, progress=progress, source=source or "the built-in config")
     if not quiet:
         click.echo(f"Model written to {final}")
 

@@ -157,9 +157,10 @@ class DataConfig:
         on the fly (Rubber Band's high-quality engine is too slow for one data worker).
     workers: processes that read and mix examples in parallel (0: one thread of the training process).
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
-    cache_dir: where MUSDB18 .stem.mp4 tracks are decoded once to wav for fast random reads (empty:
-        ``$VOCALSEP_CACHE``, else ``$XDG_CACHE_HOME/vocalsep``, else ``~/.cache/vocalsep``; then
-        ``/musdb/<hash of the track file>/``).
+    cache_dir: where training keeps what it makes once for fast random reads (empty: ``$VOCALSEP_CACHE``,
+        else ``$XDG_CACHE_HOME/vocalsep``, else ``~/.cache/vocalsep``): MUSDB18 .stem.mp4 tracks decoded to
+        wav in ``musdb/<hash of the track file>/``, stems libsndfile cannot read decoded in ``decoded/``
+        (:mod:`vocalsep.decoded`), shifted copies of the vocals in ``shifted/`` (:mod:`vocalsep.shifted`).
     cache_subtype: sample format of those wav files, ``FLOAT`` (exact) or ``PCM_16`` (half the disk).
     """
 

@@ -36,11 +36,15 @@ def seekable(path: str | Path) -> bool:
         return False
 
 
+class _Undecodable(VocalsepError):
+    """A stem FFmpeg cannot decode after all: its song is left out (a write that fails stops the run)."""
+
+
 def _key(path: str, subtype: str) -> str:
     try:
         st = os.stat(path)
     except OSError as e:
-        raise VocalsepError(f"{path}: cannot read it ({e.strerror})") from None
+        raise _Undecodable(f"{path}: cannot read it ({e.strerror})") from None
     return hashlib.sha256(f"{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{subtype}".encode()
                           ).hexdigest()[:32]
 
@@ -51,7 +55,10 @@ def _decode(path: str, out: Path, subtype: str) -> None:
     from . import audio
     from .atomic import atomic_path
 
-    x, sr = audio.read(path)  # a VocalsepError naming the file if FFmpeg cannot decode it
+    try:
+        x, sr = audio.read(path)
+    except VocalsepError as e:  # names the file
+        raise _Undecodable(str(e)) from None
     try:
         with atomic_path(out) as tmp:
             sf.write(str(tmp), x, sr, format="WAV", subtype=subtype)
@@ -62,8 +69,9 @@ def _decode(path: str, out: Path, subtype: str) -> None:
 def readable(songs: Sequence, cache_dir: str | Path | None = None, subtype: str = "FLOAT") -> list:
     """``songs`` (:class:`vocalsep.data.Song`) with each stem that libsndfile cannot read replaced by its
     decoded wav in the cache (made now where it is not there yet; ``subtype``: ``FLOAT`` or ``PCM_16``).
-    Unchanged, and the cache untouched, when libsndfile reads every stem.  A stem that cannot be decoded
-    after all is a VocalsepError naming it."""
+    Unchanged, and the cache untouched, when libsndfile reads every stem.  A song with a stem that cannot
+    be decoded after all is left out with a warning naming the file, as discovery leaves out a song it
+    cannot read; a cache that cannot be written is a VocalsepError naming it."""
     from .atomic import clear_stale
     from .data import default_cache_dir
 
@@ -81,14 +89,18 @@ def readable(songs: Sequence, cache_dir: str | Path | None = None, subtype: str 
                 raise VocalsepError(f"{root}: cannot make the cache of decoded stems there ({e.strerror})") from None
             clear_stale(root)  # temporary files of a run killed while decoding
             ready = True
-        for p in paths:
-            target = root / f"{_key(p, subtype)}.wav"
-            if not target.exists():
-                if not told:
-                    log.info("decoding the stems libsndfile cannot read (m4a, aac, wma) once into %s", root)
-                    told = True
-                _decode(p, target, subtype)
-            paths[p] = str(target)
+        try:
+            for p in paths:
+                target = root / f"{_key(p, subtype)}.wav"
+                if not target.exists():
+                    if not told:
+                        log.info("decoding the stems libsndfile cannot read (m4a, aac, wma) once into %s", root)
+                        told = True
+                    _decode(p, target, subtype)
+                paths[p] = str(target)
+        except _Undecodable as e:
+            log.warning("%s; song %r skipped", e, s.name)
+            continue
         out.append(dataclasses.replace(s, vocals=tuple(paths.get(p, p) for p in s.vocals),
                                        accompaniment=tuple(paths.get(p, p) for p in s.accompaniment)))
     return out

@@ -19,11 +19,18 @@ from .errors import VocalsepError
 CHECKPOINT = "checkpoint.npz"
 
 
+def _resolved(datasets) -> list[str]:
+    return [str(Path(p).expanduser().resolve()) for p in datasets]
+
+
 def write_config(cfg: Config, path: Path) -> None:
-    """The resolved configuration as YAML (what ``--resume`` without ``--config`` reads back), atomically."""
+    """The resolved configuration as YAML (what ``--resume`` without ``--config`` reads back), atomically;
+    its data sets as absolute paths, so that a run resumed from another working directory reads the same."""
     import yaml
 
-    atomic.write_bytes(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+    d = cfg.to_dict()
+    d["data"]["datasets"] = _resolved(cfg.data.datasets)
+    atomic.write_bytes(path, yaml.safe_dump(d, sort_keys=False).encode())
 
 
 def check_resume_config(cfg: Config, out_dir: Path) -> None:
@@ -41,9 +48,10 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
                             "resume with the same loss (or train into another --out)")
     # what splits the songs (another split would train on songs validated so far), and what fixes the batches
     # (a resumed run sees those an uninterrupted one would have seen); steps, schedule and the rest may change
-    same = {"data.datasets": lambda c: [str(Path(p).expanduser().resolve()) for p in c.data.datasets],
-            "data.dataset": lambda c: c.data.dataset, "data.validation": lambda c: list(c.data.validation),
-            "data.validation_fraction": lambda c: c.data.validation_fraction,
+    same = {"data.datasets": lambda c: _resolved(c.data.datasets),
+            "data.dataset": lambda c: c.data.dataset, "data.validation": lambda c: sorted(set(c.data.validation)),
+            # the share held out counts only where no songs are named
+            "data.validation_fraction": lambda c: None if c.data.validation else c.data.validation_fraction,
             "train.batch_size": lambda c: c.train.batch_size, "train.seed": lambda c: c.train.seed}
     for key, get in same.items():
         if get(old) != get(cfg):

@@ -158,12 +158,14 @@ def _init_model(cfg: Config):
                         "from the file when no --config is given)")
 
 
-def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train the network of ``cfg.model`` on ``cfg.data``; returns the path of the final model file."""
+def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool = True,
+          source: str = "config") -> Path:
+    """Train the network of ``cfg.model`` on ``cfg.data``; returns the path of the final model file.
+    ``source`` names where ``cfg`` came from in the error of a setting that cannot train."""
     out_dir = Path(out_dir)
     t = cfg.train
     ckpt_path = out_dir / CHECKPOINT
-    checks.training_config(cfg)
+    checks.training_config(cfg, source)
     check_out_dir(out_dir, resume)
     if resume:
         check_resume_config(cfg, out_dir)
