@@ -75,8 +75,16 @@ def test_a_setting_that_cannot_train_names_the_config_file_and_the_options(tmp_p
     r = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--config", str(cfg_path), "--lr", "1e-6",
                                   "--out", str(tmp_path / "run")])
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert r.output.strip() == (f"Error: {cfg_path} with --lr: train.lr_min = 1e-05: must be from 0 to "
+    assert r.output.strip() == (f"Error: {cfg_path} with --lr 1e-06: train.lr_min = 1e-05: must be from 0 to "
                                 "train.learning_rate (1e-06) when train.lr_decay_steps is set")
+    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--workers", "-1", "--out", str(tmp_path / "r")])
+    assert r.output.strip() == ("Error: the built-in config with --workers -1: data.workers = -1: must be 0 (one "
+                                "thread of the training process) or more")
+    r = CliRunner().invoke(main, ["train", "--data", str(tmp_path), "--config", "unet", "--lr", "0", "--seed", "3",
+                                  "--out", str(tmp_path / "r")])
+    shipped = Path(__file__).resolve().parents[1] / "vocalsep" / "configs" / "unet.yaml"
+    assert r.output.strip() == (f"Error: {shipped} with --lr 0 --seed 3: train.learning_rate = 0.0: must be a "
+                                "number > 0")
 
 
 def test_an_out_that_is_a_file_is_one_line(tmp_path, stems):  # noqa: F811
@@ -141,6 +149,35 @@ def test_the_data_given_again_by_another_path_resumes(tmp_path, stems):  # noqa:
     assert ModelFile.load(out / "model.vsep").info["steps"] == 6
 
 
+def test_a_resume_whose_songs_moved_across_the_split_is_refused(tmp_path, stems, caplog, monkeypatch):  # noqa: F811
+    """A song that no longer reads moves others across a validation_fraction split: the resume is refused
+    (naming validation.txt) rather than train on songs validated so far, or validate songs trained on; a
+    validation song merely gone warns."""
+    from types import SimpleNamespace as S
+
+    from vocalsep.runfolder import keep_split
+    from vocalsep.train import train
+
+    out = tmp_path / "run"
+    train(tiny_cfg([stems], steps=3), out, progress=False)  # validation_fraction 0.1: one of the two groups
+    _, val = datamod.split_songs(datamod.discover(stems), [], 0.1)
+    assert (out / "validation.txt").read_text() == "".join(f"{s.name}\n" for s in val) and val
+
+    (tmp_path / "validation.txt").write_text("b_01\nb_02\n")
+    for train_songs, val_songs in ((["a", "b_01"], ["b_02"]), (["a"], ["b_01", "b_02", "c"])):
+        with pytest.raises(VocalsepError, match=r"validation.txt: the validation split moved") as e:
+            keep_split(tmp_path, [S(name=n) for n in train_songs], [S(name=n) for n in val_songs], resume=True)
+        assert "\n" not in str(e.value)
+        assert (tmp_path / "validation.txt").read_text() == "b_01\nb_02\n"  # untouched
+    monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="vocalsep"):
+        keep_split(tmp_path, [S(name="a")], [S(name="b_02")], resume=True)  # b_01 no longer reads
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"{tmp_path / 'validation.txt'}: validation songs of the run not read now: 1; the validation loss is no "
+        "longer comparable with the run's so far"]
+    assert (tmp_path / "validation.txt").read_text() == "b_02\n"
+
+
 def test_what_the_named_songs_make_irrelevant_may_change(tmp_path, stems):  # noqa: F811
     """With validation songs named, validation_fraction holds out nothing, and their order is no split."""
     from vocalsep.runfolder import check_resume_config, write_config
@@ -174,6 +211,21 @@ def test_a_run_started_with_a_relative_data_path_resumes_from_elsewhere(tmp_path
     assert r.exit_code == 0, r.output
     assert ModelFile.load(out / "model.vsep").info["steps"] == 6
     assert yaml.safe_load((out / "config.yaml").read_text())["data"]["datasets"] == [str(stems.resolve())]
+
+
+def test_the_saved_data_path_keeps_its_link(tmp_path, stems):  # noqa: F811
+    """A data set named through a link is saved as the link's path, not its target's: data moved behind the
+    link (the link pointed elsewhere) is found by the resumed run."""
+    from vocalsep.runfolder import check_resume_config, write_config
+
+    (tmp_path / "current").symlink_to(stems)
+    write_config(tiny_cfg([tmp_path / "current"]), tmp_path / "config.yaml")
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["data"]["datasets"] == [str(tmp_path / "current")]
+    moved = tmp_path / "disk2"
+    stems.rename(moved)
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to(moved)
+    check_resume_config(tiny_cfg([tmp_path / "current"]), tmp_path)
 
 
 def write_aac(path: Path, x: np.ndarray, rate: int) -> None:
@@ -225,20 +277,54 @@ def test_stems_only_ffmpeg_reads_are_decoded_once_and_train(tmp_path, stems, mon
 
 
 def test_a_stem_ffmpeg_cannot_decode_after_all_leaves_its_song_out(tmp_path, stems, monkeypatch, caplog):  # noqa: F811
-    """A stem discovery accepted but whose decoding fails (an m4a damaged since) skips its song with a warning
-    naming the file, as discovery does, instead of stopping the run; the other songs keep their stems."""
+    """A stem discovery accepted but whose decoding fails (an m4a damaged since, or gone) skips its song with a
+    warning naming the file, as discovery does, instead of stopping the run; the other songs keep their
+    stems.  A cache that cannot be written still stops it."""
+    import contextlib
     import dataclasses
 
+    from vocalsep import atomic
+
     songs = datamod.discover(stems)
-    bad = stems / "singer_1_01" / "vocals.m4a"
+    bad, gone = stems / "singer_1_01" / "vocals.m4a", stems / "singer_1_02" / "accompaniment.aac"
     bad.write_bytes(b"not audio")
-    damaged = dataclasses.replace(songs[0], vocals=(str(bad),))
+    damaged = [dataclasses.replace(songs[0], vocals=(str(bad),)),
+               dataclasses.replace(songs[1], accompaniment=(str(gone),))]
     monkeypatch.setattr(logging.getLogger("vocalsep"), "propagate", True)
     with caplog.at_level(logging.WARNING, logger="vocalsep"):
-        kept = readable([damaged, *songs[1:]], tmp_path / "cache")
-    assert kept == songs[1:]
-    [msg] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert msg.startswith(f"{bad}: ") and msg.endswith(f"song {songs[0].name!r} skipped"), msg
+        kept = readable([*damaged, *songs[2:]], tmp_path / "cache")
+    assert kept == songs[2:]
+    msgs = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(msgs) == 2 and all("\n" not in m for m in msgs)
+    assert msgs[0].startswith(f"{bad}: ") and msgs[0].endswith(f"song {songs[0].name!r} skipped"), msgs
+    assert msgs[1].startswith(f"{gone}: ") and msgs[1].endswith(f"song {songs[1].name!r} skipped"), msgs
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+        yield path
+
+    monkeypatch.setattr(atomic, "atomic_path", full_disk)
+    write_aac(bad, np.zeros((800, 1)), 8000)  # decodable now: the write is what fails
+    with pytest.raises(VocalsepError, match="No space left on device") as e:
+        readable(damaged[:1], tmp_path / "cache")
+    assert "\n" not in str(e.value)
+
+
+def test_no_song_ffmpeg_can_decode_stops_before_training_in_one_line(tmp_path, stems, monkeypatch):  # noqa: F811
+    import dataclasses
+
+    from vocalsep.train import train
+
+    songs = datamod.discover(stems)
+    (tmp_path / "bad.m4a").write_bytes(b"not audio")
+    monkeypatch.setattr(datamod, "discover_all", lambda cfg: [
+        dataclasses.replace(s, vocals=(str(tmp_path / "bad.m4a"),)) for s in songs])
+    with pytest.raises(VocalsepError) as e:
+        train(tiny_cfg([stems]), tmp_path / "run", progress=False)
+    assert str(e.value) == (f"{stems}: no song left to train on: the stems of all 4 could not be decoded (see "
+                            "the warnings above)")
+    assert not (tmp_path / "run").exists()
 
 
 def test_wav_stems_leave_the_cache_alone(tmp_path, stems):  # noqa: F811

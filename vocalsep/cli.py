@@ -238,7 +238,7 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
     require("train", "vocalsep train")
     progress = _output(quiet, verbose)
     tensorflow_if_backend()
-    from .config import load_config
+    from .config import find_config, load_config
     from .train import train as run_training
 
     overrides = {
@@ -259,10 +259,13 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
         overrides["spectral"] = dataclasses.asdict(start.spectral)
         overrides["model"] = start.model.to_dict()
     cfg = load_config(config_path, overrides)
-    given = [f"--{k}" for k, v in (("lr", lr), ("batch-size", batch_size), ("steps", steps), ("seed", seed))
-             if v is not None]  # the options a setting's error may come from, beside the config
-    source = " with ".join(x for x in (str(config_path) if config_path else "", " ".join(given)) if x)
-    final = run_training(cfg, out_dir, resume=resume, progress=progress, source=source or "the built-in config")
+    # where a setting that cannot train came from: the config file, and the options that replace its values
+    given = [f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {v}" for k, v in (
+        ("lr", lr), ("batch-size", batch_size), ("steps", steps), ("seed", seed), ("workers", workers))
+        if v is not None]
+    source = str(find_config(config_path)) if config_path is not None else "the built-in config"
+    source += f" with {' '.join(given)}" if given else ""
+    final = run_training(cfg, out_dir, resume=resume, progress=progress, source=source)
     if not quiet:
         click.echo(f"Model written to {final}")
 

@@ -159,8 +159,9 @@ class DataConfig:
     validation_patches: how many fixed patches of the held-out songs the validation loss is computed on.
     cache_dir: where training keeps what it makes once for fast random reads (empty: ``$VOCALSEP_CACHE``,
         else ``$XDG_CACHE_HOME/vocalsep``, else ``~/.cache/vocalsep``): MUSDB18 .stem.mp4 tracks decoded to
-        wav in ``musdb/<hash of the track file>/``, stems libsndfile cannot read decoded in ``decoded/``
-        (:mod:`vocalsep.decoded`), shifted copies of the vocals in ``shifted/`` (:mod:`vocalsep.shifted`).
+        wav in ``<hash of the track file>/`` (in ``musdb/`` of the default cache), stems libsndfile cannot
+        read decoded in ``decoded/`` (:mod:`vocalsep.decoded`), shifted copies of the vocals in ``shifted/``
+        (:mod:`vocalsep.shifted`).
     cache_subtype: sample format of those wav files, ``FLOAT`` (exact) or ``PCM_16`` (half the disk).
     """
 

@@ -348,7 +348,8 @@ def split_songs(songs: Sequence[Song], validation: Sequence[str] = (), fraction:
         for v in validation:
             hit = {s.group for s in songs if matches_name(s.name, v) or matches_name(s.group, v)}
             if not hit:
-                raise VocalsepError(f"validation: no song is named {v!r} or starts with it and a separator")
+                raise VocalsepError(f"validation: no song is named {v!r} or starts with it and a separator "
+                                    "(among the songs read: those skipped with a warning do not count)")
             held |= hit
     else:
         groups = sorted({s.group for s in songs}, key=lambda g: hashlib.sha1(g.encode()).hexdigest())

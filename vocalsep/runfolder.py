@@ -4,7 +4,8 @@ A new run refuses a folder that holds a checkpoint (resume it instead) or a trai
 is overwritten); a resumed run needs the checkpoint, and the settings that define the run as its
 ``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss (the best validation loss
 so far), the data sets and the validation split (another split would train on songs validated so far), the
-batch size and the seed (a resumed run sees the batches an uninterrupted one would have).
+batch size and the seed (a resumed run sees the batches an uninterrupted one would have), and the songs on
+each side of the validation split (``validation.txt``: songs that fail to read since can move others).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .config import Config, load_config
 from .errors import VocalsepError
 
 CHECKPOINT = "checkpoint.npz"
+VALIDATION = "validation.txt"  # the names of the run's validation songs, one a line
 
 
 def _resolved(datasets) -> list[str]:
@@ -28,8 +30,8 @@ def write_config(cfg: Config, path: Path) -> None:
     its data sets as absolute paths, so that a run resumed from another working directory reads the same."""
     import yaml
 
-    d = cfg.to_dict()
-    d["data"]["datasets"] = _resolved(cfg.data.datasets)
+    d = cfg.to_dict()  # absolute, the links kept (data moved behind a link it names is still found)
+    d["data"]["datasets"] = [os.path.abspath(os.path.expanduser(p)) for p in cfg.data.datasets]
     atomic.write_bytes(path, yaml.safe_dump(d, sort_keys=False).encode())
 
 
@@ -58,6 +60,31 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
             raise VocalsepError(f"{saved}: {key} was {get(old)!r}, this run's is {get(cfg)!r}; resume with the "
                                 "run's own (leave --config out to take them from its config.yaml), or train "
                                 "into another --out")
+
+
+def keep_split(out_dir: Path, train_songs, val_songs, resume: bool) -> None:
+    """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`); on a resume, first
+    compare them with the split of the songs read now.  Songs left out or added since (a stem that no longer
+    reads) can move others across a ``validation_fraction`` split: a song validated so far that would now be
+    trained on, or one trained on that would now be validated, is a VocalsepError (the validation figures
+    would no longer be of songs the network never trained on); validation songs merely gone are a warning."""
+    import logging
+
+    path = out_dir / VALIDATION
+    if resume and path.is_file():
+        before = set(path.read_text(encoding="utf-8").split("\n")) - {""}
+        now = {s.name for s in val_songs}
+        moved = sorted((before & {s.name for s in train_songs}) | (now - before))
+        if moved:
+            raise VocalsepError(f"{path}: the validation split moved since the run began ({moved[0]}"
+                                f"{f' and {len(moved) - 1} more' if len(moved) > 1 else ''} changed sides: the "
+                                "songs read differ from the run's); restore the songs, or train a new run with "
+                                "its validation songs named (data.validation)")
+        if before != now:
+            logging.getLogger("vocalsep.train").warning(
+                "%s: validation songs of the run not read now: %d; the validation loss is no longer comparable "
+                "with the run's so far", path, len(before - now))
+    atomic.write_bytes(path, "".join(f"{s.name}\n" for s in val_songs).encode())
 
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:

@@ -80,7 +80,7 @@ class PatchSampler:
             raise VocalsepError(f"data.dataset_weights: songs of {missing[0]!r}, which is not one of data.datasets")
         group = np.array([index[s.dataset] for s in self.songs])
         for i in sorted(set(range(len(index))) - set(group.tolist())):
-            log.warning("%s: no training song (all held out?); its data.dataset_weights share goes to the other "
+            log.warning("%s: no training song (all held out, or skipped with a warning); its data.dataset_weights share goes to the other "
                         "data sets", data.datasets[i])
         return group, np.asarray(data.dataset_weights, np.float64)
 
