@@ -138,3 +138,25 @@ def test_a_damaged_mp3_prints_nothing_of_the_decoders(tiny_model, tmp_path, rng,
         pass
     err = capfd.readouterr().err
     assert "resync" not in err.lower() and "libmpg123" not in err and "error:" not in err, err
+
+
+def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_model, tmp_path, rng):
+    """A download cut short decodes without an error into a short song; its Xing header still announces the
+    whole length, so separation warns and writes stems as long as the audio read.  The whole file and a part inside what was read stay quiet."""
+    x = make_audio(rng, 10.0, 22050, 1)
+    sf.write(tmp_path / "whole.mp3", x, 22050, format="MP3")
+    data = (tmp_path / "whole.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[:len(data) // 3])
+    with audio.quiet_stderr():
+        read = len(sf.read(tmp_path / "cut.mp3")[0])
+    assert read < 22050 * 5
+    for name, extra, warned in (("cut", [], True), ("whole", [], False), ("cut", ["--duration", "1"], False)):
+        r = run("separate", tmp_path / f"{name}.mp3", "-o", tmp_path / f"out{len(extra)}{name}",
+                "--model", tiny_model, "--int16", "-q", *extra)
+        assert r.exit_code == 0, r.output
+        msgs = [line for line in r.output.splitlines() if "cut short" in line]
+        assert msgs == ([f"warning: {tmp_path / 'cut.mp3'}: its audio ends at {read / 22050:.1f} s, but its header "
+                         "announces 10.0 s: the file may be cut short (the stems are as long as the audio read)"]
+                        if warned else []), (name, extra, r.output)
+        if warned:
+            assert sf.info(tmp_path / "out0cut" / "cut" / "vocals.wav").frames == read

@@ -198,11 +198,12 @@ def read_excerpt(path: str | Path, start: int, frames: int, length: int | None =
 
 
 def blocks(path: str | Path, block: int, overlap: int, start: int = 0,
-           frames: int | None = None) -> Iterator[np.ndarray]:
+           frames: int | None = None, warn_short: bool = True) -> Iterator[np.ndarray]:
     """Yield consecutive blocks of ``block + 2 * overlap`` samples (the last ones shorter) that step by
     ``block`` samples: block i covers samples [i * block - overlap, (i + 1) * block + overlap), clipped to
     the file.  Each is (samples, channels) float32.  Memory holds one block at a time.  ``start`` /
-    ``frames``: only that part of the file (from sample ``start``, ``frames`` samples or to the end)."""
+    ``frames``: only that part of the file (from sample ``start``, ``frames`` samples or to the end).
+    ``warn_short``: :func:`reader_blocks`'s warning of a file cut short (off for a second pass)."""
     path = Path(path)
     try:
         f = open_reader(path)
@@ -211,15 +212,19 @@ def blocks(path: str | Path, block: int, overlap: int, start: int = 0,
                 f.seek(start)
     except (sf.LibsndfileError, RuntimeError) as e:
         raise _soundfile_error(path, e) from None
-    return reader_blocks(f, block, overlap, frames)
+    return reader_blocks(f, block, overlap, frames, warn_short)
 
 
-def reader_blocks(f, block: int, overlap: int, frames: int | None = None) -> Iterator[np.ndarray]:
-    """:func:`blocks` of an open reader (:func:`open_reader`), from its position on; closes it at the end."""
+def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
+                  warn_short: bool = True) -> Iterator[np.ndarray]:
+    """:func:`blocks` of an open reader (:func:`open_reader`), from its position on; closes it at the end.
+    A file whose audio ends well before the length its header announces gets a warning (logger
+    ``vocalsep``) naming both: a download cut short decodes as a short song without an error."""
     with f:
         # read once, in order: the overlap a block shares with the next is kept, not decoded again
         start = lo = pos = 0  # block start, first sample held in `buf`, samples read so far
         buf = np.zeros((0, f.channels), dtype=np.float32)
+        begin = f.tell() if warn_short and isinstance(f, sf.SoundFile) else None
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
@@ -230,13 +235,30 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None) -> Ite
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
             if len(x) == 0:
+                _check_cut_short(f, begin, pos, frames)
                 return
             yield x
             if pos <= hi:
+                _check_cut_short(f, begin, pos, frames)
                 return
             start += block
             new_lo = max(0, start - overlap)
             buf, lo = buf[new_lo - lo:], new_lo
+
+
+def _check_cut_short(f, begin: int | None, read: int, frames: int | None) -> None:
+    """Warn when a libsndfile reader ended more than a second and 5 % short of the samples its header
+    announces (an mp3's Xing frame count, say) within the part that was asked for (``frames`` from
+    ``begin``); a shortfall of an encoder's padding, or a VBR estimate's few percent, stays quiet."""
+    if begin is None or not f.frames:
+        return
+    wanted = f.frames - begin if frames is None else min(frames, f.frames - begin)
+    if wanted - read > max(f.samplerate, 0.05 * f.frames):
+        import logging
+
+        logging.getLogger("vocalsep").warning(
+            "%s: its audio ends at %.1f s, but its header announces %.1f s: the file may be cut short (the "
+            "stems are as long as the audio read)", f.name, (begin + read) / f.samplerate, f.frames / f.samplerate)
 
 
 def array_blocks(x: np.ndarray, block: int, overlap: int) -> Iterator[np.ndarray]:

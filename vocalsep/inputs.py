@@ -97,10 +97,10 @@ def output_name(rel: Path) -> Path:
     return rel.with_name(stem if stem not in ("", ".", "..") else rel.name)
 
 
-def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndarray]]:
+def open_part(path: Path, opts, block_sizes, warn_short: bool = True) -> tuple[int, int, Iterator[np.ndarray]]:
     """Sample rate, channels and an iterator of the overlapping blocks (``audio.blocks``) of the part of a
     file that ``opts`` (an ``OutputOptions``) selects with ``start`` / ``duration``; ``block_sizes(rate)``
-    gives (block, overlap) in samples.  Files libsndfile cannot read are decoded in blocks by PyAV
+    gives (block, overlap) in samples; ``warn_short``: warn of a file cut short (``audio.reader_blocks``).  Files libsndfile cannot read are decoded in blocks by PyAV
     (:mod:`vocalsep.containers`), a part from its start sample by decoding up to it."""
     import soundfile as sf
 
@@ -131,7 +131,7 @@ def open_part(path: Path, opts, block_sizes) -> tuple[int, int, Iterator[np.ndar
         return _open_container_part(path, opts, block_sizes, past_end)
     if len(first) == 0:
         raise VocalsepError(f"{path}: contains no audio samples")
-    return sr, ch, audio.blocks(path, *block_sizes(sr), start=start, frames=frames)
+    return sr, ch, audio.blocks(path, *block_sizes(sr), start=start, frames=frames, warn_short=warn_short)
 
 
 def _open_container_part(path: Path, opts, block_sizes, past_end: str) -> tuple[int, int, Iterator[np.ndarray]]:

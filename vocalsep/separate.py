@@ -321,7 +321,7 @@ class Separator:
         """:meth:`_stream_file`'s pieces again without the network: the file's part decoded again in blocks
         that tile it, with the vocals the first pass wrote to ``record`` (raw float32, samples x channels)."""
         def pieces(io: ThreadPoolExecutor) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            _, _, blocks = open_part(path, opts, lambda rate: (self._block_sizes(rate)[0], 0))
+            _, _, blocks = open_part(path, opts, lambda rate: (self._block_sizes(rate)[0], 0), warn_short=False)
             differs = VocalsepError(f"{path}: decoded to a different length the second time; use --clip clamp "
                                     "or --float32")
             with open(record, "rb") as f:
