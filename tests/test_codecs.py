@@ -56,7 +56,7 @@ def test_mp3_quality_is_variable_bitrate_on_lames_scale(tiny_model, tmp_path, rn
     manifest = json.loads((tmp_path / "q0" / "song" / ".vocalsep-outputs.json").read_text())
     assert "'mp3_quality': 0.0" in str(manifest) or '"mp3_quality": 0.0' in json.dumps(manifest)
     for bad, why in ((("--mp3-quality", "2", "--mp3-bitrate", "320", "-f", "mp3"), "alternatives"),
-                     (("--mp3-quality", "2"), "with --format mp3")):
+                     (("--mp3-quality", "2"), "--mp3-quality applies to mp3 outputs only (the format is wav)")):
         r = run("separate", src, "-o", tmp_path / "bad", "--model", tiny_model, *bad)
         assert r.exit_code == 2 and why in r.output and r.output.strip().count("\n") == 0  # bad options
     assert run("separate", src, "-o", tmp_path / "bad", "--mp3-quality", "10").exit_code == 2

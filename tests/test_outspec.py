@@ -90,8 +90,8 @@ def test_a_song_that_decodes_differently_the_second_time_is_an_error_not_a_shift
     src, _ = hot_input(tmp_path, rng)
     real, calls = sep_module.open_part, []
 
-    def open_part(path, opts, sizes):
-        sr, ch, blocks = real(path, opts, sizes)
+    def open_part(path, opts, sizes, **kw):
+        sr, ch, blocks = real(path, opts, sizes, **kw)
         calls.append(1)
         return sr, ch, (b[:-100] for b in blocks) if len(calls) == 2 else blocks
 
@@ -172,9 +172,15 @@ def test_templates_keep_a_mp3_and_a_wav_apart(tiny_model, write_audio, tmp_path)
     r = run("separate", tmp_path / "music", "-o", tmp_path / "out", "--model", tiny_model)
     assert r.exit_code == 1 and "same output files as" in r.stderr and "{input_ext}" in r.stderr
     r = run("separate", tmp_path / "music" / "a.wav", tmp_path / "music" / "a.wav", "-o", tmp_path / "twice",
-            "--model", tiny_model)  # the same file twice: neither rename nor {input_ext} would help
-    assert r.exit_code == 1 and "a.wav: given twice" in r.stderr and "{input_ext}" not in r.stderr
+            "--model", tiny_model)  # the same file twice (overlapping globs): done once, nothing failed
+    assert r.exit_code == 0 and f"warning: {tmp_path / 'music' / 'a.wav'}: given twice" in r.stderr, r.stderr
+    assert "Separated 1 of 2 files" in r.stderr and "1 given twice" in r.stderr and "FAILED" not in r.stderr
     assert (tmp_path / "twice" / "a" / "vocals.wav").exists()
+    write_audio("album1/01.wav", 0.3)
+    write_audio("album2/01.wav", 0.3)
+    r = run("separate", tmp_path / "album1", tmp_path / "album2", "-o", tmp_path / "albums", "--model", tiny_model)
+    assert r.exit_code == 1 and "same output files as" in r.stderr and "{input_ext}" not in r.stderr
+    assert "give a folder that holds both" in r.stderr
     r = run("separate", tmp_path / "music", "-o", tmp_path / "out2", "--model", tiny_model,
             "--filename", "{track}_{input_ext}/{stem}.{ext}")
     assert r.exit_code == 0, r.output
@@ -202,9 +208,10 @@ def test_a_template_never_writes_outside_the_output_folder(tiny_model, write_aud
     before = sorted(tmp_path.rglob("*"))
     r = run("separate", src, "-o", tmp_path / "work" / "out", "--model", tiny_model, "--stem", "vocals",
             "--filename", template)
-    assert r.exit_code == 1 and "Error:" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code == 2 and r.stderr.startswith(f"Error: --filename {template!r}: would not name a file inside "
+                                                    "the output folder") and len(r.stderr.strip().splitlines()) == 1
     after = sorted(p for p in tmp_path.rglob("*") if p != tmp_path / "work" and p != tmp_path / "work" / "out")
-    assert after == before
+    assert after == before  # refused before any work, as other bad options
 
 
 @pytest.mark.parametrize("template,problem", [
@@ -243,9 +250,11 @@ def test_outputs_of_another_model_or_other_options_are_not_skipped_silently(tiny
     moved.write_bytes(tiny_model.read_bytes())
     r = run("separate", src, "-o", out, "--model", moved)
     assert r.exit_code == 0 and "skipped" in r.stderr
-    for args, what in ([("--model", other_model), str(tiny_model)], [("--model", tiny_model, "--int24"), "PCM_16"]):
+    for args, what in ([("--model", other_model), f"was made with model {tiny_model} (sha256 "],
+                       [("--model", tiny_model, "--int24"), "was made with sample_format PCM_16 (this run: PCM_24); use "],
+                       [("--model", tiny_model, "--duration", "0.2"), "was made with duration none (this run: 0.2); "]):
         r = run("separate", src, "-o", out, *args)
-        assert r.exit_code == 1 and "was made with" in r.stderr and what in r.stderr and "--overwrite" in r.stderr
+        assert r.exit_code == 1 and what in r.stderr and "--overwrite" in r.stderr, r.stderr
         assert (out / "song" / "vocals.wav").read_bytes() == before
     r = run("separate", src, "-o", out, "--model", other_model, "--overwrite")
     assert r.exit_code == 0 and (out / "song" / "vocals.wav").read_bytes() != before
@@ -293,7 +302,8 @@ def test_mp3_bitrate_is_constant_and_as_asked(tiny_model, write_audio, tmp_path)
     r = run("separate", src22, "-o", tmp_path / "low", "--model", tiny_model, "-f", "mp3", "--mp3-bitrate", 320)
     assert r.exit_code == 1 and "holds 8 to 160 kbps" in r.stderr
     r = run("separate", src, "-o", tmp_path / "x", "--model", tiny_model, "--mp3-bitrate", 320)
-    assert r.exit_code == 2 and "--format mp3" in r.stderr  # options that contradict each other: bad options
+    assert r.exit_code == 2 and r.stderr.strip() == (  # options that contradict each other: bad options
+        "Error: --mp3-bitrate applies to mp3 outputs only (the format is wav); add --format mp3, or leave it out")
 
 
 def test_threads_give_the_same_audio(tiny_model, rng):
@@ -349,3 +359,37 @@ def test_a_format_given_twice_must_agree(tiny_model, tmp_path, write_audio):
     assert not (tmp_path / "out").exists()
     out = sep.separate_file(src, tmp_path / "out", fmt="flac", options=OutputOptions("flac"))
     assert sorted(p.name for p in out.values()) == ["accompaniment.flac", "vocals.flac"]
+
+
+def test_an_output_folder_that_is_a_file_and_standard_input_are_named_as_such(tiny_model, write_audio, tmp_path):
+    src = write_audio("song.wav", 0.3)
+    (tmp_path / "afile").write_text("notes")
+    r = run("separate", src, "-o", tmp_path / "afile", "--model", tiny_model)
+    assert r.exit_code == 1 and r.stderr.strip() == (f"Error: {tmp_path / 'afile'}: is a file, not an output folder "
+                                                     "(-o names the folder the stems go to)")
+    assert (tmp_path / "afile").read_text() == "notes"
+    r = run("separate", "-", "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 1 and r.stderr.strip() == "Error: -: standard input is not read: save the audio to a file first"
+
+
+def test_ctrl_c_in_a_batch_says_how_far_it_got(tiny_model, write_audio, tmp_path, monkeypatch, capsys):
+    from vocalsep.separate import collect_inputs, run_batch
+
+    for name in ("a.wav", "b.wav", "c.wav"):
+        write_audio(f"music/{name}", 0.3)
+    sep, calls = Separator(tiny_model), []
+    real = sep.separate_file
+
+    def separate_file(path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(sep, "separate_file", separate_file)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "out", progress=False)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"Interrupted after 1 of 3 files separated into {tmp_path / 'out'}; the same command again does the rest "
+        "(finished songs are skipped)")
+    assert sorted(p.parent.name for p in (tmp_path / "out").rglob("vocals.wav")) == ["a"]

@@ -23,7 +23,7 @@ from .outspec import OutputOptions
 @dataclass
 class Outcome:
     job: Job
-    status: str          # "done", "skipped" or "failed"
+    status: str          # "done", "skipped", "twice" (the same file given again: done once) or "failed"
     message: str = ""
 
 
@@ -49,6 +49,8 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
 
     opts = options or OutputOptions(fmt)
     out_root = Path(out_root)
+    if out_root.exists() and not out_root.is_dir():
+        raise VocalsepError(f"{out_root}: is a file, not an output folder (-o names the folder the stems go to)")
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -69,38 +71,52 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
         bar.refresh()
 
     t0 = time.perf_counter()
-    for i, (job, end) in enumerate(zip(jobs, ends)):
-        bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
-        files: list[Path] = []
-        try:
-            if job.error:
-                raise VocalsepError(job.error)
-            folder, names = opts.files(job.name, job.path)
-            files = [folder / n for n in names.values()]
-            other = next((seen[f] for f in files if f in seen), None)
-            if other is not None and (other == job.path or same_file(other, job.path)):
-                raise VocalsepError(f"{job.path}: given twice (as {other}); separated once")
-            if other is not None:
-                raise VocalsepError(f"{job.path}: same output files as {other} ({out_root / files[0]}); rename "
-                                    "one of them, or add {input_ext} to --filename")
-            seen.update({f: job.path for f in files})
-            sep.separate_file(job.path, out_root / folder, overwrite=overwrite, options=opts, names=names,
-                              progress=lambda sec, end=end: advance(sec, end))
-            outcomes.append(Outcome(job, "done"))
-            if verbose:
-                say(f"{job.path}: separated into {out_root / folder}")
-        except outputs.OutputsExist:  # all there (perhaps another run finished this song meanwhile)
-            outcomes.append(Outcome(job, "skipped"))
-            if not quiet:
-                say(f"{job.path}: skipped, {out_root / files[0].parent} already has outputs "
-                    "(use --overwrite to replace them)")
-        except VocalsepError as e:
-            outcomes.append(Outcome(job, "failed", str(e)))
-        except (OSError, MemoryError) as e:
-            outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
-        except Exception as e:  # a bug of ours, or a library's error we do not know: this file fails, not the batch
-            outcomes.append(Outcome(job, "failed", f"{job.path}: unexpected error ({type(e).__name__}: {e})"))
-        advance(end, end)
+    try:
+        for i, (job, end) in enumerate(zip(jobs, ends)):
+            bar.set_postfix_str(f"{i + 1}/{len(jobs)} {job.path.name[:40]}")
+            files: list[Path] = []
+            try:
+                if job.error:
+                    raise VocalsepError(job.error)
+                folder, names = opts.files(job.name, job.path)
+                files = [folder / n for n in names.values()]
+                other = next((seen[f] for f in files if f in seen), None)
+                if other is not None and (other == job.path or same_file(other, job.path)):
+                    outcomes.append(Outcome(job, "twice"))  # overlapping globs: nothing failed
+                    if not quiet:
+                        say(f"warning: {job.path}: given twice (as {other}); separated once")
+                    advance(end, end)
+                    continue
+                if other is not None:
+                    hint = ("add {input_ext} to --filename" if other.suffix.lower() != job.path.suffix.lower() else
+                            "give a folder that holds both (their paths below it keep them apart), or separate them "
+                            "into different -o folders")
+                    raise VocalsepError(f"{job.path}: same output files as {other} ({out_root / files[0]}); rename "
+                                        f"one of them, or {hint}")
+                seen.update({f: job.path for f in files})
+                sep.separate_file(job.path, out_root / folder, overwrite=overwrite, options=opts, names=names,
+                                  progress=lambda sec, end=end: advance(sec, end))
+                outcomes.append(Outcome(job, "done"))
+                if verbose:
+                    say(f"{job.path}: separated into {out_root / folder}")
+            except outputs.OutputsExist:  # all there (perhaps another run finished this song meanwhile)
+                outcomes.append(Outcome(job, "skipped"))
+                if not quiet:
+                    say(f"{job.path}: skipped, {out_root / files[0].parent} already has outputs "
+                        "(use --overwrite to replace them)")
+            except VocalsepError as e:
+                outcomes.append(Outcome(job, "failed", str(e)))
+            except (OSError, MemoryError) as e:
+                outcomes.append(Outcome(job, "failed", f"{job.path}: {e}"))
+            except Exception as e:  # a bug of ours, or a library's error we do not know: this file fails, not the batch
+                outcomes.append(Outcome(job, "failed", f"{job.path}: unexpected error ({type(e).__name__}: {e})"))
+            advance(end, end)
+    except KeyboardInterrupt:  # the song being written is left as it was (its files are committed together)
+        bar.close()
+        done = sum(o.status == "done" for o in outcomes)
+        sys.stderr.write(f"Interrupted after {done} of {_count(len(jobs), 'file')} separated into {out_root}; the "
+                         "same command again does the rest (finished songs are skipped)\n")
+        raise
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         if not o.message.startswith(str(o.job.path)):
@@ -116,6 +132,9 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
     summary = f"Separated {done} of {_count(len(jobs), 'file')} into {out_root} in {time.perf_counter() - t0:.1f} s"
     if skipped:
         summary += f"; {skipped} skipped (outputs exist)"
+    twice = sum(o.status == "twice" for o in outcomes)
+    if twice:
+        summary += f"; {twice} given twice"
     if failed:
         summary += f"; {len(failed)} FAILED:"
     say(summary)

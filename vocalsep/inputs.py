@@ -83,7 +83,9 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[Job]:
         elif p.exists():
             jobs.append(Job(p, output_name(Path(p.name))))
         else:
-            jobs.append(Job(p, output_name(Path(p.name)), f"{p}: no such file or folder"))
+            why = ("standard input is not read: save the audio to a file first" if str(p) == "-" else
+                   "no such file or folder")
+            jobs.append(Job(p, output_name(Path(p.name)), f"{p}: {why}"))
     if all(j.error for j in jobs):
         raise VocalsepError(jobs[0].error if jobs else "no input given")
     return jobs

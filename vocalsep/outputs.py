@@ -66,11 +66,29 @@ class OutputsDiffer(VocalsepError):
 _SAME = ("model_sha256", "options")
 
 
-def _made(p: dict) -> str:
+def _model(p: dict) -> str:
     sha = p.get("model_sha256")  # an ensemble's: its members' joined by +
     sha = "+".join(s[:12] for s in sha.split("+")) if isinstance(sha, str) else "?"
-    return (f"model {p.get('model')} (sha256 {sha}), "
-            f"options {json.dumps(p.get('options'), sort_keys=True)}")
+    return f"model {p.get('model')} (sha256 {sha})"
+
+
+def _made_otherwise(p: dict, about: dict) -> str:
+    """What differs between a recorded provenance ``p`` and this run's ``about``: the model, then each option
+    that differs, as ``duration 20.0 (this run: none)``."""
+    def show(v) -> str:
+        return "none" if v is None else v if isinstance(v, str) else json.dumps(v)
+
+    parts = []
+    if p.get("model_sha256") != about["model_sha256"]:
+        parts.append(f"{_model(p)} (this run: {_model(about)})")
+    old, new = p.get("options"), about["options"]
+    if old != new:
+        if isinstance(old, dict) and isinstance(new, dict):
+            parts += [f"{k} {show(old.get(k))} (this run: {show(new.get(k))})"
+                      for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        else:
+            parts.append(f"options {json.dumps(old, sort_keys=True)} (this run: {json.dumps(new, sort_keys=True)})")
+    return ", ".join(parts)
 
 
 def differs(folder: Path, names: list[str], about: dict | None) -> str | None:
@@ -85,8 +103,8 @@ def differs(folder: Path, names: list[str], about: dict | None) -> str | None:
     for n in names:
         p = rec.get(n)
         if isinstance(p, dict) and any(p.get(k) != about[k] for k in _SAME):
-            return (f"{folder / n}: was made with {_made(p)}, not {_made(about)}; use --overwrite to replace "
-                    "it, or another output folder")
+            return (f"{folder / n}: was made with {_made_otherwise(p, about)}; use --overwrite to replace it, "
+                    "or another output folder")
     return None
 
 

@@ -61,15 +61,17 @@ class OutputOptions:
     tags: bool = True                   # copy the input's tags (title, artist, album, ...) to each stem
 
     def __post_init__(self) -> None:
-        if self.mp3_bitrate is not None and (self.fmt != "mp3" or isinstance(self.mp3_bitrate, bool)
+        for flag, v in (("--mp3-bitrate", self.mp3_bitrate), ("--mp3-quality", self.mp3_quality)):
+            if v is not None and self.fmt != "mp3":
+                raise VocalsepError(f"{flag} applies to mp3 outputs only (the format is {self.fmt}); add "
+                                    "--format mp3, or leave it out")
+        if self.mp3_bitrate is not None and (isinstance(self.mp3_bitrate, bool)
                                              or not isinstance(self.mp3_bitrate, int) or not 8 <= self.mp3_bitrate <= 320):
-            raise VocalsepError(f"--mp3-bitrate {self.mp3_bitrate!r}: a whole number of kbps from 8 to 320, "
-                                "with --format mp3")
-        if self.mp3_quality is not None and (self.fmt != "mp3" or isinstance(self.mp3_quality, bool)
-                                             or not isinstance(self.mp3_quality, (int, float))
-                                             or not 0 <= self.mp3_quality <= 9):
-            raise VocalsepError(f"--mp3-quality {self.mp3_quality!r}: LAME's -V scale from 0 (best) to 9, "
-                                "with --format mp3")
+            raise VocalsepError(f"--mp3-bitrate {self.mp3_bitrate!r}: a whole number of kbps from 8 to 320")
+        q = self.mp3_quality
+        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 9):
+            shown = f"{q:g}" if isinstance(q, (int, float)) and not isinstance(q, bool) else repr(q)
+            raise VocalsepError(f"--mp3-quality {shown}: LAME's -V scale from 0 (best) to 9")
         if self.mp3_quality is not None and self.mp3_bitrate is not None:
             raise VocalsepError("--mp3-bitrate (constant) and --mp3-quality (variable) are alternatives; give one")
         if not (isinstance(self.start, (int, float)) and math.isfinite(self.start) and self.start >= 0):
@@ -135,8 +137,7 @@ class OutputOptions:
         for s in self.stems:
             rel = self._format(track.as_posix(), self.stem_name(s), input_path.suffix.lstrip("."))
             p = Path(rel)
-            if (not rel or rel.endswith("/") or p.is_absolute() or any(q in (".", "..") for q in rel.split("/"))
-                    or p.name in _RESERVED or "\0" in rel):
+            if _outside(rel):
                 raise VocalsepError(f"{input_path}: its output {rel!r} (--filename {self.template!r}) would not be "
                                     "a file inside the output folder")
             paths[s] = p
@@ -164,6 +165,9 @@ class OutputOptions:
         fields = {f for _, f, _, _ in parsed if f}
         if len(self.stems) > 1 and "stem" not in fields:
             raise VocalsepError(f"--filename {t!r}: needs {{stem}}, or both stems get the same name")
+        if _outside(self._format("t", "s1", "x")):
+            raise VocalsepError(f"--filename {t!r}: would not name a file inside the output folder (a path "
+                                "below it: no leading /, no . or .. folder, no trailing /, not a name vocalsep uses)")
         a, b = (Path(self._format("t", s, "x")) for s in ("s1", "s2"))
         ext = a.suffix.lower().lstrip(".")
         if ext in _AUDIO_SUFFIXES and ext != self.fmt:  # e.g. "{track}/{stem}.wav" with -f flac: flac in a .wav
@@ -227,3 +231,9 @@ def warn_clipping(path: Path, writers: dict, clip: str, peak: float, gain: float
             log.warning("%s: %s samples beyond full scale (peak %.2f, %+.1f dBFS) clamped to +-1; the stems no "
                         "longer add up to the input (%s keeps them whole)", path, f"{n:,}", peak, 20 * math.log10(peak),
                         "--clip rescale" if subtype == "FLOAT" else "--clip rescale or --float32 --clip none")
+
+
+def _outside(rel: str) -> bool:
+    """Whether the output path ``rel`` (a template filled in) would not be a file below the output root."""
+    return (not rel or rel.endswith("/") or Path(rel).is_absolute() or any(q in (".", "..") for q in rel.split("/"))
+            or Path(rel).name in _RESERVED or "\0" in rel)
