@@ -322,7 +322,8 @@ def evaluate(data: Path, dataset: str, subset: str, track_names: tuple[str, ...]
     """Score separations against reference stems (SDR, SIR, SAR, ISR or GNSDR, GSIR, GSAR).
 
     Prints a table per track and the aggregate; tracks that cannot be scored are reported and left out
-    (exit code 1 if any failed; clips with silent references are only warned about).
+    (exit code 1 if any failed; tracks with silent references, or too short for the protocol, are only
+    warned about).
     """
     require("eval", "vocalsep evaluate", ("museval",) if protocol == "sisec18" else ("mir_eval",))
     progress = _output(quiet, verbose)  # songs left out of a data set are warned about on stderr
