@@ -161,9 +161,13 @@ def test_one_stem_only_then_the_other(tiny_model, write_audio, tmp_path):
 
 def test_no_vocals_as_demucs_names_it(tiny_model, write_audio, tmp_path):
     src = write_audio("song.wav", 0.3)
-    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--stem-names", "no_vocals")
-    assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in (tmp_path / "out" / "song").glob("*.wav")) == ["no_vocals.wav", "vocals.wav"]
+    for args in (["--stem-names", "no_vocals"], ["--two-stems", "vocals"]):  # the second as Demucs spells it
+        out = tmp_path / args[0].strip("-")
+        r = run("separate", src, "-o", out, "--model", tiny_model, *args)
+        assert r.exit_code == 0, r.output
+        assert sorted(p.name for p in (out / "song").glob("*.wav")) == ["no_vocals.wav", "vocals.wav"]
+    r = run("separate", src, "-o", tmp_path / "x", "--two-stems", "vocals", "--stem-names", "instrumental")
+    assert r.exit_code == 2 and "give one of them" in r.stderr and not (tmp_path / "x").exists()
 
 
 def test_templates_keep_a_mp3_and_a_wav_apart(tiny_model, write_audio, tmp_path):

@@ -106,6 +106,8 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @click.option("--stem-names", "accompaniment_name", type=click.Choice(list(outspec.ACCOMPANIMENT_NAMES)),
               default="accompaniment", show_default=True,
               help="Name of the accompaniment stem's file: instrumental, or no_vocals as Demucs writes it.")
+@click.option("--two-stems", "two_stems", type=click.Choice(["vocals"]), default=None,
+              help="Demucs's spelling: vocals and no_vocals (what --stem-names no_vocals writes).")
 @click.option("--filename", "template", metavar="TEMPLATE", default=outspec.DEFAULT_TEMPLATE, show_default=True,
               help="Output path below OUTPUT, with {track} (the input's path below its folder, without extension), "
                    "{stem}, {ext} and {input_ext}; e.g. '{track}_{input_ext}/{stem}.{ext}' keeps a.mp3 and a.wav "
@@ -137,7 +139,7 @@ def _output(quiet: bool, verbose: bool) -> bool:
 @_verbosity
 def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, int16: bool, int24: bool, float32: bool,
              clip: str | None,
-             stem: str | None, accompaniment_name: str, template: str, mp3_bitrate: int | None,
+             stem: str | None, accompaniment_name: str, two_stems: str | None, template: str, mp3_bitrate: int | None,
              mp3_quality: float | None, tags: bool, start: float,
              duration: float | None, models: tuple[Path, ...], fast: bool, overwrite: bool, backend: str,
              threads: int | None, quiet: bool, verbose: bool) -> None:
@@ -146,6 +148,11 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, int16: bool, int
     from .outspec import STEMS, OutputOptions
     progress = _output(quiet, verbose)
     depth = _depth(int16=int16, int24=int24, float32=float32)
+    if two_stems:
+        if accompaniment_name not in ("accompaniment", "no_vocals"):
+            raise click.UsageError(f"--two-stems vocals names the accompaniment no_vocals; --stem-names "
+                                   f"{accompaniment_name} names it otherwise: give one of them")
+        accompaniment_name = "no_vocals"
     try:  # options that contradict each other are bad options: exit code 2, as for click's own checks
         options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
                                 mp3_bitrate, start, duration, mp3_quality=mp3_quality, tags=tags)
