@@ -143,7 +143,8 @@ def test_a_damaged_mp3_prints_nothing_of_the_decoders(tiny_model, tmp_path, rng,
 def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_model, tmp_path, rng):
     """A download cut short decodes without an error into a short song; its Xing header still announces the
     whole length, so separation warns (once: a hot input's --clip rescale decodes it twice) and writes stems
-    as long as the audio read.  The whole file and a part inside what was read stay quiet."""
+    as long as the audio read.  A part that runs past the cut warns too; the whole file and a part inside
+    what was read stay quiet."""
     x = make_audio(rng, 10.0, 22050, 1)
     sf.write(tmp_path / "whole.mp3", 2.6 * x / np.abs(x).max(), 22050, format="MP3")  # mp3 holds peaks above 1
     data = (tmp_path / "whole.mp3").read_bytes()
@@ -151,7 +152,8 @@ def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_mode
     with audio.quiet_stderr():
         read = len(sf.read(tmp_path / "cut.mp3")[0])
     assert read < 22050 * 5
-    for name, extra, warned in (("cut", [], True), ("whole", [], False), ("cut", ["--duration", "1"], False)):
+    for name, extra, warned in (("cut", [], True), ("whole", [], False), ("cut", ["--duration", "1"], False),
+                                ("cut", ["--start", "2", "--duration", "5"], True)):  # a part past the cut
         r = run("separate", tmp_path / f"{name}.mp3", "-o", tmp_path / f"out{len(extra)}{name}",
                 "--model", tiny_model, "--int16", "-q", *extra)
         assert r.exit_code == 0, r.output
@@ -162,3 +164,54 @@ def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_mode
         if warned:
             assert "both scaled by" in r.output  # the rescale's second pass ran, without a second warning
             assert sf.info(tmp_path / "out0cut" / "cut" / "vocals.wav").frames == read
+
+
+def test_an_mp3_without_a_frame_count_is_read_to_its_end(tiny_model, tmp_path, rng):
+    """Without a Xing/Info frame libsndfile guesses an mp3's length from its first frame's bitrate and stops
+    reading at the guess: 19 of this variable-bitrate file's 30 s, which starts quietly.  PyAV reads it to
+    its end, for separation (no 'cut short' warning either: there is no count to fall short of), the length
+    of training stems (audio.info) and whole reads."""
+    sr = 22050
+    x = np.concatenate([1e-4 * rng.standard_normal(sr * 5), 0.3 * rng.standard_normal(sr * 25)])[:, None]
+    sf.write(tmp_path / "counted.mp3", x.astype(np.float32), sr, format="MP3")  # libsndfile writes a Xing frame
+    data = bytearray((tmp_path / "counted.mp3").read_bytes())
+    at = data.find(b"Xing")
+    assert 0 <= at < 200
+    data[at:at + 4] = b"Zzzz"  # as an encoder that writes none (FFmpeg to a pipe, say)
+    (tmp_path / "uncounted.mp3").write_bytes(bytes(data))
+    with audio.quiet_stderr():
+        assert len(sf.read(tmp_path / "uncounted.mp3")[0]) < 25 * sr  # what libsndfile alone gives
+    assert not audio.mp3_without_length(tmp_path / "counted.mp3")
+    assert audio.mp3_without_length(tmp_path / "uncounted.mp3")
+    assert 30 * sr <= audio.info(tmp_path / "uncounted.mp3").frames <= 30.2 * sr
+    assert 30 * sr <= len(audio.read(tmp_path / "uncounted.mp3")[0]) <= 30.2 * sr
+    r = run("separate", tmp_path / "uncounted.mp3", "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 0 and "cut short" not in r.output, r.output
+    assert 30 * sr <= sf.info(tmp_path / "out" / "uncounted" / "vocals.wav").frames <= 30.2 * sr
+
+
+def test_an_m4a_cut_short_warns_too(tiny_model, tmp_path, rng):
+    """An mp4's track duration (its index first, as a streamed file has it) is a count: a download cut short
+    after it warns as an mp3 does; the whole file (its encoder's priming a few ms past the count) does not."""
+    from fractions import Fraction
+
+    av = pytest.importorskip("av")
+    sr = 22050
+    x = (0.1 * rng.standard_normal((1, sr * 10))).astype(np.float32)
+    with av.open(str(tmp_path / "whole.m4a"), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("aac", rate=sr, layout="mono")
+        for i in range(0, x.shape[1], 1024):
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i:i + 1024]), format="fltp", layout="mono")
+            f.sample_rate, f.pts, f.time_base = sr, i, Fraction(1, sr)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    data = (tmp_path / "whole.m4a").read_bytes()
+    (tmp_path / "cut.m4a").write_bytes(data[:len(data) // 3])
+    r = run("separate", tmp_path / "whole.m4a", tmp_path / "cut.m4a", "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 0, r.output
+    read = sf.info(tmp_path / "out" / "cut" / "vocals.wav").frames
+    assert [line for line in r.output.splitlines() if "cut short" in line] == [
+        f"warning: {tmp_path / 'cut.m4a'}: its audio ends at {read / sr:.1f} s, but its header announces 10.0 s: "
+        "the file may be cut short (the stems are as long as the audio read)"]

@@ -166,8 +166,9 @@ def test_no_vocals_as_demucs_names_it(tiny_model, write_audio, tmp_path):
         r = run("separate", src, "-o", out, "--model", tiny_model, *args)
         assert r.exit_code == 0, r.output
         assert sorted(p.name for p in (out / "song").glob("*.wav")) == ["no_vocals.wav", "vocals.wav"]
-    r = run("separate", src, "-o", tmp_path / "x", "--two-stems", "vocals", "--stem-names", "instrumental")
-    assert r.exit_code == 2 and "give one of them" in r.stderr and not (tmp_path / "x").exists()
+    for name in ("instrumental", "accompaniment"):  # the default, given: a contradiction too
+        r = run("separate", src, "-o", tmp_path / "x", "--two-stems", "vocals", "--stem-names", name)
+        assert r.exit_code == 2 and "give one of them" in r.stderr and not (tmp_path / "x").exists()
 
 
 def test_templates_keep_a_mp3_and_a_wav_apart(tiny_model, write_audio, tmp_path):
@@ -185,6 +186,10 @@ def test_templates_keep_a_mp3_and_a_wav_apart(tiny_model, write_audio, tmp_path)
     r = run("separate", tmp_path / "album1", tmp_path / "album2", "-o", tmp_path / "albums", "--model", tiny_model)
     assert r.exit_code == 1 and "same output files as" in r.stderr and "{input_ext}" not in r.stderr
     assert "give a folder that holds both" in r.stderr
+    write_audio("album2/02.wav", 0.3)
+    r = run("separate", tmp_path / "album1" / "01.wav", tmp_path / "album2" / "02.wav", "-o", tmp_path / "flat",
+            "--model", tiny_model, "--filename", "{stem}.{ext}")  # no {track}: every song has the same names
+    assert r.exit_code == 1 and "or add {track} to --filename" in r.stderr
     r = run("separate", tmp_path / "music", "-o", tmp_path / "out2", "--model", tiny_model,
             "--filename", "{track}_{input_ext}/{stem}.{ext}")
     assert r.exit_code == 0, r.output
@@ -397,3 +402,23 @@ def test_ctrl_c_in_a_batch_says_how_far_it_got(tiny_model, write_audio, tmp_path
         f"Interrupted after 1 of 3 files separated into {tmp_path / 'out'}; the same command again does the rest "
         "(finished songs are skipped)")
     assert sorted(p.parent.name for p in (tmp_path / "out").rglob("vocals.wav")) == ["a"]
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):  # with --overwrite, the same command would redo the finished ones
+        run_batch(sep, collect_inputs([tmp_path / "music"]), tmp_path / "out", progress=False, overwrite=True)
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "; the same command without --overwrite does the rest (finished songs are skipped)")
+
+
+def test_an_unset_option_recorded_as_null_is_no_difference(tmp_path):
+    """A manifest (hand-edited, or another tool's) that records an unset option as null: the same options as
+    this run's, which leaves it out; a real difference still names just that option."""
+    about = {"model": "m.vsep", "model_sha256": "ab" * 32, "options": {"format": "wav", "clip": "none"}}
+    names = ["vocals.wav"]
+    manifest = {"outputs": {"vocals.wav": {**about, "options": {**about["options"], "duration": None}}}}
+    (tmp_path / outputs.MANIFEST).write_text(json.dumps(manifest))
+    assert outputs.differs(tmp_path, names, about) is None
+    manifest["outputs"]["vocals.wav"]["options"]["duration"] = 20.0
+    (tmp_path / outputs.MANIFEST).write_text(json.dumps(manifest))
+    assert outputs.differs(tmp_path, names, about) == (f"{tmp_path / 'vocals.wav'}: was made with duration 20.0 "
+                                                       "(this run: none); use --overwrite to replace it, or another "
+                                                       "output folder")

@@ -66,12 +66,41 @@ def libsndfile_only(path: Path) -> bool:
     return path.suffix.lower() in (".wav", ".flac")
 
 
+def mp3_without_length(path: str | Path) -> bool:
+    """Whether ``path`` is an mp3 whose first frame holds no Xing, Info or VBRI header, the frame count that
+    libsndfile takes its length from.  Without one libsndfile guesses the length from the first frame's
+    bitrate and the file's size, and stops reading at that guess (a variable bitrate mp3 that starts quietly:
+    a few seconds of a song), so such files are read by PyAV instead, to their real end."""
+    path = Path(path)
+    if path.suffix.lower() != ".mp3":
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(10)
+            skip = 0
+            if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag first: its size is 4 x 7 bits
+                skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10])) + (
+                    10 if head[5] & 0x10 else 0)
+            f.seek(skip)
+            frame = f.read(4096)
+    except OSError:
+        return False
+    sync = next((i for i in range(len(frame) - 1) if frame[i] == 0xFF and frame[i + 1] & 0xE0 == 0xE0), None)
+    if sync is None:
+        return False  # not an mp3 frame where expected: libsndfile's error (or PyAV's) says what it is
+    first = frame[sync:sync + 1500]
+    return not any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def open_reader(path: str | Path):
     """A reader for ``path``: libsndfile's (``soundfile.SoundFile``) where it reads the file, else PyAV's
-    (:class:`vocalsep.containers.Reader`, the same reading interface).  VocalsepError when neither can."""
+    (:class:`vocalsep.containers.Reader`, the same reading interface): for the files libsndfile cannot read,
+    and for mp3s it would cut short (:func:`mp3_without_length`).  VocalsepError when neither can."""
     from .containers import Reader
 
     path = Path(path)
+    if mp3_without_length(path):
+        return Reader(path)
     try:
         return open_file(path)
     except (sf.LibsndfileError, RuntimeError) as e:
@@ -139,13 +168,17 @@ def info(path: str | Path) -> AudioInfo:
     path = Path(path)
     check_file(path)
     try:
+        if mp3_without_length(path):
+            raise sf.LibsndfileError(0, "")  # PyAV's count below: libsndfile's stops at its guess
         with quiet_stderr():
             i = sf.info(str(path))
         frames = int(i.frames)
-        if i.format == "MPEG" or frames <= 0:
+        if i.format == "MP3" or frames <= 0:
             # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
-            with open_file(path) as f, quiet_stderr():
-                frames = sum(len(b) for b in f.blocks(blocksize=1 << 18, dtype="float32"))
+            with open_file(path) as f, quiet_stderr():  # reads to the end (soundfile's blocks() stop at the
+                frames = 0                                  # header's count: a file cut short counted whole)
+                while n := len(f.read(1 << 18, dtype="float32")):
+                    frames += n
         if frames <= 0:
             raise VocalsepError(f"{path}: contains no audio samples")
         return AudioInfo(path, int(i.samplerate), int(i.channels), frames)
@@ -224,7 +257,8 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
         # read once, in order: the overlap a block shares with the next is kept, not decoded again
         start = lo = pos = 0  # block start, first sample held in `buf`, samples read so far
         buf = np.zeros((0, f.channels), dtype=np.float32)
-        begin = f.tell() if warn_short and isinstance(f, sf.SoundFile) else None
+        announced = _announced_length(f) if warn_short else None
+        begin = f.tell() if announced else None
         while True:
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
@@ -235,30 +269,44 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
             if len(x) == 0:
-                _check_cut_short(f, begin, pos, frames)
+                _check_cut_short(f, announced, begin, pos, frames)
                 return
             yield x
             if pos <= hi:
-                _check_cut_short(f, begin, pos, frames)
+                _check_cut_short(f, announced, begin, pos, frames)
                 return
             start += block
             new_lo = max(0, start - overlap)
             buf, lo = buf[new_lo - lo:], new_lo
 
 
-def _check_cut_short(f, begin: int | None, read: int, frames: int | None) -> None:
-    """Warn when a libsndfile reader ended more than a second and 5 % short of the samples its header
-    announces (an mp3's Xing frame count, say) within the part that was asked for (``frames`` from
-    ``begin``); a shortfall of an encoder's padding, or a VBR estimate's few percent, stays quiet."""
-    if begin is None or not f.frames:
+def _announced_length(f) -> int | None:
+    """The length in samples that a reader's file announces where that figure is exact (a count written in
+    the file: an mp3's Xing or Info frame, FLAC's STREAMINFO, an mp4's track duration), else None (a wav or
+    an ogg cut short has its length counted again when opened; FFmpeg's length of a raw aac is a guess)."""
+    if isinstance(f, sf.SoundFile):
+        if f.format == "MP3" and mp3_without_length(f.name):
+            return None
+        return f.frames if f.format in ("MP3", "FLAC") and f.frames > 0 else None
+    hint = getattr(f, "frames_hint", None)
+    name = str(getattr(f, "path", ""))
+    return hint if hint and Path(name).suffix.lower() in (".m4a", ".mp4", ".m4v", ".mov") else None
+
+
+def _check_cut_short(f, announced: int | None, begin: int | None, read: int, frames: int | None) -> None:
+    """Warn when a reader ended more than a second short of the part asked for (``frames`` from ``begin``,
+    or to the end) within the length its file announces (:func:`_announced_length`); an encoder's padding
+    stays quiet."""
+    if not announced or begin is None:
         return
-    wanted = f.frames - begin if frames is None else min(frames, f.frames - begin)
-    if wanted - read > max(f.samplerate, 0.05 * f.frames):
+    wanted = announced - begin if frames is None else min(frames, announced - begin)
+    if wanted - read > f.samplerate:
         import logging
 
+        name = getattr(f, "name", None) or getattr(f, "path", "")
         logging.getLogger("vocalsep").warning(
             "%s: its audio ends at %.1f s, but its header announces %.1f s: the file may be cut short (the "
-            "stems are as long as the audio read)", f.name, (begin + read) / f.samplerate, f.frames / f.samplerate)
+            "stems are as long as the audio read)", name, (begin + read) / f.samplerate, announced / f.samplerate)
 
 
 def array_blocks(x: np.ndarray, block: int, overlap: int) -> Iterator[np.ndarray]:

@@ -8,6 +8,7 @@ template) make the second a failure, never a silent replacement.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 import time
@@ -83,12 +84,12 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
                 other = next((seen[f] for f in files if f in seen), None)
                 if other is not None and (other == job.path or same_file(other, job.path)):
                     outcomes.append(Outcome(job, "twice"))  # overlapping globs: nothing failed
-                    if not quiet:
-                        say(f"warning: {job.path}: given twice (as {other}); separated once")
+                    logging.getLogger("vocalsep").warning("%s: given twice (as %s); taken once, above", job.path, other)
                     advance(end, end)
                     continue
                 if other is not None:
-                    hint = ("add {input_ext} to --filename" if other.suffix.lower() != job.path.suffix.lower() else
+                    hint = ("add {track} to --filename" if "{track}" not in opts.template else
+                            "add {input_ext} to --filename" if other.suffix != job.path.suffix else
                             "give a folder that holds both (their paths below it keep them apart), or separate them "
                             "into different -o folders")
                     raise VocalsepError(f"{job.path}: same output files as {other} ({out_root / files[0]}); rename "
@@ -114,8 +115,9 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
     except KeyboardInterrupt:  # the song being written is left as it was (its files are committed together)
         bar.close()
         done = sum(o.status == "done" for o in outcomes)
-        sys.stderr.write(f"Interrupted after {done} of {_count(len(jobs), 'file')} separated into {out_root}; the "
-                         "same command again does the rest (finished songs are skipped)\n")
+        again = "the same command without --overwrite" if overwrite else "the same command again"
+        sys.stderr.write(f"Interrupted after {done} of {_count(len(jobs), 'file')} separated into {out_root}; "
+                         f"{again} does the rest (finished songs are skipped)\n")
         raise
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:

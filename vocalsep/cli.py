@@ -149,7 +149,8 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, int16: bool, int
     progress = _output(quiet, verbose)
     depth = _depth(int16=int16, int24=int24, float32=float32)
     if two_stems:
-        if accompaniment_name not in ("accompaniment", "no_vocals"):
+        given = click.get_current_context().get_parameter_source("accompaniment_name")
+        if accompaniment_name != "no_vocals" and given != click.core.ParameterSource.DEFAULT:
             raise click.UsageError(f"--two-stems vocals names the accompaniment no_vocals; --stem-names "
                                    f"{accompaniment_name} names it otherwise: give one of them")
         accompaniment_name = "no_vocals"
@@ -191,9 +192,12 @@ def _log_to_stderr(level: int = 20) -> None:
 
     class Handler(logging.StreamHandler):
         def emit(self, record) -> None:
+            from tqdm import tqdm
+
             self.stream = sys.stderr  # whatever it is now (click's test runner swaps it)
             record.prefix = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
-            super().emit(record)
+            with tqdm.external_write_mode(file=sys.stderr):  # a line of its own, not glued to a progress bar
+                super().emit(record)
 
     logger = logging.getLogger("vocalsep")
     if not any(getattr(h, "_vocalsep", False) for h in logger.handlers):

@@ -76,6 +76,7 @@ class Reader:
             self._packets = self._c.demux(self.stream)
             self._held: list[np.ndarray] = []  # decoded, not yet read: (samples, channels) float32 each
             self._count = 0                    # samples in _held
+            self._pos = 0                      # samples returned by read (and skipped by seek) so far
             self.samplerate = self.channels = 0
             self.skipped_packets = 0           # damaged packets left out (FFmpeg's program skips them too)
             self._warned = False
@@ -163,7 +164,12 @@ class Reader:
         n = len(x) if frames < 0 else min(frames, len(x))
         rest = x[n:]
         self._held, self._count = ([rest] if len(rest) else []), len(rest)
+        self._pos += n
         return x[:n] if n < len(x) else x
+
+    def tell(self) -> int:
+        """The position: samples read (or skipped by :meth:`seek`) so far, as soundfile's ``tell``."""
+        return self._pos
 
     def seek(self, frames: int) -> int:
         """Skip the first ``frames`` samples of a reader that has read nothing yet (decoded and dropped in

@@ -23,11 +23,14 @@ log = logging.getLogger("vocalsep.data")
 
 
 def seekable(path: str | Path) -> bool:
-    """Whether libsndfile opens ``path`` (so that excerpts are read without decoding the rest)."""
+    """Whether libsndfile opens ``path`` (so that excerpts are read without decoding the rest), and reads it
+    to its end (not an mp3 without a frame count: :func:`vocalsep.audio.mp3_without_length`)."""
     import soundfile as sf
 
-    from .audio import quiet_stderr
+    from .audio import mp3_without_length, quiet_stderr
 
+    if mp3_without_length(path):
+        return False
     try:
         with quiet_stderr():
             sf.info(str(path))

@@ -102,12 +102,15 @@ def output_name(rel: Path) -> Path:
 def open_part(path: Path, opts, block_sizes, warn_short: bool = True) -> tuple[int, int, Iterator[np.ndarray]]:
     """Sample rate, channels and an iterator of the overlapping blocks (``audio.blocks``) of the part of a
     file that ``opts`` (an ``OutputOptions``) selects with ``start`` / ``duration``; ``block_sizes(rate)``
-    gives (block, overlap) in samples; ``warn_short``: warn of a file cut short (``audio.reader_blocks``).  Files libsndfile cannot read are decoded in blocks by PyAV
-    (:mod:`vocalsep.containers`), a part from its start sample by decoding up to it."""
+    gives (block, overlap) in samples; ``warn_short``: warn of a file cut short (``audio.reader_blocks``).
+    Files libsndfile cannot read, or would cut short (``audio.mp3_without_length``), are decoded in blocks
+    by PyAV (:mod:`vocalsep.containers`), a part from its start sample by decoding up to it."""
     import soundfile as sf
 
     audio.check_file(path)
     past_end = f"{path}: --start {opts.start:g} s is at or past its end"
+    if audio.mp3_without_length(path):
+        return _open_container_part(path, opts, block_sizes, past_end, warn_short)
     try:
         with audio.open_file(path) as f:
             sr, ch = f.samplerate, f.channels
@@ -130,13 +133,14 @@ def open_part(path: Path, opts, block_sizes, warn_short: bool = True) -> tuple[i
     except (sf.LibsndfileError, RuntimeError) as e:
         if audio.libsndfile_only(path):
             raise audio._soundfile_error(path, e) from None
-        return _open_container_part(path, opts, block_sizes, past_end)
+        return _open_container_part(path, opts, block_sizes, past_end, warn_short)
     if len(first) == 0:
         raise VocalsepError(f"{path}: contains no audio samples")
     return sr, ch, audio.blocks(path, *block_sizes(sr), start=start, frames=frames, warn_short=warn_short)
 
 
-def _open_container_part(path: Path, opts, block_sizes, past_end: str) -> tuple[int, int, Iterator[np.ndarray]]:
+def _open_container_part(path: Path, opts, block_sizes, past_end: str,
+                         warn_short: bool = True) -> tuple[int, int, Iterator[np.ndarray]]:
     """:func:`open_part` for a file that PyAV decodes (m4a, aac, wma, video): streamed in blocks."""
     from .containers import Reader
 
@@ -149,4 +153,4 @@ def _open_container_part(path: Path, opts, block_sizes, past_end: str) -> tuple[
     except BaseException:
         r.close()
         raise
-    return sr, ch, audio.reader_blocks(r, *block_sizes(sr), frames=frames)
+    return sr, ch, audio.reader_blocks(r, *block_sizes(sr), frames=frames, warn_short=warn_short)

@@ -72,6 +72,12 @@ def _model(p: dict) -> str:
     return f"model {p.get('model')} (sha256 {sha})"
 
 
+def _options(p: dict):
+    """The recorded options with the unset ones (null) left out, as :meth:`OutputOptions.describe` leaves them."""
+    o = p.get("options")
+    return {k: v for k, v in o.items() if v is not None} if isinstance(o, dict) else o
+
+
 def _made_otherwise(p: dict, about: dict) -> str:
     """What differs between a recorded provenance ``p`` and this run's ``about``: the model, then each option
     that differs, as ``duration 20.0 (this run: none)``."""
@@ -81,7 +87,7 @@ def _made_otherwise(p: dict, about: dict) -> str:
     parts = []
     if p.get("model_sha256") != about["model_sha256"]:
         parts.append(f"{_model(p)} (this run: {_model(about)})")
-    old, new = p.get("options"), about["options"]
+    old, new = _options(p), _options(about)
     if old != new:
         if isinstance(old, dict) and isinstance(new, dict):
             parts += [f"{k} {show(old.get(k))} (this run: {show(new.get(k))})"
@@ -102,7 +108,7 @@ def differs(folder: Path, names: list[str], about: dict | None) -> str | None:
         return None
     for n in names:
         p = rec.get(n)
-        if isinstance(p, dict) and any(p.get(k) != about[k] for k in _SAME):
+        if isinstance(p, dict) and (p.get("model_sha256") != about["model_sha256"] or _options(p) != _options(about)):
             return (f"{folder / n}: was made with {_made_otherwise(p, about)}; use --overwrite to replace it, "
                     "or another output folder")
     return None
