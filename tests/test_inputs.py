@@ -215,3 +215,17 @@ def test_an_m4a_cut_short_warns_too(tiny_model, tmp_path, rng):
     assert [line for line in r.output.splitlines() if "cut short" in line] == [
         f"warning: {tmp_path / 'cut.m4a'}: its audio ends at {read / sr:.1f} s, but its header announces 10.0 s: "
         "the file may be cut short (the stems are as long as the audio read)"]
+
+
+def test_a_flac_cut_short_is_one_line_naming_it(tiny_model, tmp_path, rng):
+    """libsndfile's FLAC decoder stops with 'lost sync' where a FLAC was cut: one line naming the file and how
+    far it decoded (it was an 'unexpected error', the wording of a bug of ours); nothing written."""
+    x = make_audio(rng, 10.0, 22050, 1)
+    sf.write(tmp_path / "whole.flac", x, 22050, subtype="PCM_16")
+    data = (tmp_path / "whole.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[:len(data) // 2])
+    r = run("separate", tmp_path / "cut.flac", "-o", tmp_path / "out", "--model", tiny_model)
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"Error: {tmp_path / 'cut.flac'}: cannot be decoded past ") and (
+        "the file may be cut short or damaged" in r.stderr and "unexpected" not in r.stderr)
+    assert not list((tmp_path / "out").rglob("*.wav"))

@@ -263,8 +263,13 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
             hi = start + block + overlap
             if pos <= hi:  # one sample past the block tells whether more follows
                 want = hi + 1 - pos if frames is None else min(hi + 1 - pos, frames - pos)
-                with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
-                    new = f.read(max(0, want), dtype="float32", always_2d=True)
+                try:
+                    with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
+                        new = f.read(max(0, want), dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as e:  # a FLAC cut short: 'decoder lost sync'
+                    name = getattr(f, "name", None) or getattr(f, "path", "")
+                    raise VocalsepError(f"{name}: cannot be decoded past {pos / f.samplerate:.1f} s "
+                                        f"({str(e).splitlines()[0]}): the file may be cut short or damaged") from None
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
             x = buf[:hi - lo]
@@ -282,12 +287,13 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
 
 def _announced_length(f) -> int | None:
     """The length in samples that a reader's file announces where that figure is exact (a count written in
-    the file: an mp3's Xing or Info frame, FLAC's STREAMINFO, an mp4's track duration), else None (a wav or
-    an ogg cut short has its length counted again when opened; FFmpeg's length of a raw aac is a guess)."""
+    the file: an mp3's Xing or Info frame, an mp4's track duration), else None (a wav or an ogg cut short
+    has its length counted again when opened; a FLAC cut short fails to decode instead; FFmpeg's length of
+    a raw aac is a guess)."""
     if isinstance(f, sf.SoundFile):
-        if f.format == "MP3" and mp3_without_length(f.name):
+        if f.format != "MP3" or mp3_without_length(f.name):
             return None
-        return f.frames if f.format in ("MP3", "FLAC") and f.frames > 0 else None
+        return f.frames if f.frames > 0 else None
     hint = getattr(f, "frames_hint", None)
     name = str(getattr(f, "path", ""))
     return hint if hint and Path(name).suffix.lower() in (".m4a", ".mp4", ".m4v", ".mov") else None

@@ -84,7 +84,7 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
                 other = next((seen[f] for f in files if f in seen), None)
                 if other is not None and (other == job.path or same_file(other, job.path)):
                     outcomes.append(Outcome(job, "twice"))  # overlapping globs: nothing failed
-                    logging.getLogger("vocalsep").warning("%s: given twice (as %s); taken once, above", job.path, other)
+                    logging.getLogger("vocalsep").warning("%s: given twice (as %s); taken once", job.path, other)
                     advance(end, end)
                     continue
                 if other is not None:
@@ -115,9 +115,9 @@ def run_batch(sep, jobs: list[Job], out_root: str | Path, fmt: str = "wav", over
     except KeyboardInterrupt:  # the song being written is left as it was (its files are committed together)
         bar.close()
         done = sum(o.status == "done" for o in outcomes)
-        again = "the same command without --overwrite" if overwrite else "the same command again"
-        sys.stderr.write(f"Interrupted after {done} of {_count(len(jobs), 'file')} separated into {out_root}; "
-                         f"{again} does the rest (finished songs are skipped)\n")
+        rest = "" if overwrite else "; the same command again does the rest (finished songs are skipped)"
+        sys.stderr.write(f"Interrupted after {done} of {_count(len(jobs), 'file')} separated into {out_root}"
+                         f"{rest}\n")
         raise
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:

@@ -151,8 +151,8 @@ def separate(inputs: tuple[Path, ...], out_dir: Path, fmt: str, int16: bool, int
     if two_stems:
         given = click.get_current_context().get_parameter_source("accompaniment_name")
         if accompaniment_name != "no_vocals" and given != click.core.ParameterSource.DEFAULT:
-            raise click.UsageError(f"--two-stems vocals names the accompaniment no_vocals; --stem-names "
-                                   f"{accompaniment_name} names it otherwise: give one of them")
+            _fail(f"--two-stems vocals names the accompaniment no_vocals; --stem-names {accompaniment_name} "
+                  "names it otherwise: give one of them", EXIT_USAGE)
         accompaniment_name = "no_vocals"
     try:  # options that contradict each other are bad options: exit code 2, as for click's own checks
         options = OutputOptions(fmt, depth, clip, (stem,) if stem else STEMS, accompaniment_name, template,
@@ -274,7 +274,8 @@ def train(datasets: tuple[Path, ...], dataset: str | None, dataset_weights: tupl
     given = [f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {v}" for k, v in (
         ("lr", lr), ("batch-size", batch_size), ("steps", steps), ("seed", seed), ("workers", workers))
         if v is not None]
-    source = str(find_config(config_path)) if config_path is not None else "the built-in config"
+    source = (str(find_config(config_path)) if config_path is not None else
+              f"the built-in config with the network of {init}" if init is not None else "the built-in config")
     source += f" with {' '.join(given)}" if given else ""
     final = run_training(cfg, out_dir, resume=resume, progress=progress, source=source)
     if not quiet:

@@ -97,7 +97,8 @@ def readable(songs: Sequence, cache_dir: str | Path | None = None, subtype: str 
                 target = root / f"{_key(p, subtype)}.wav"
                 if not target.exists():
                     if not told:
-                        log.info("decoding the stems libsndfile cannot read (m4a, aac, wma) once into %s", root)
+                        log.info("decoding the stems libsndfile cannot read (m4a, aac, wma, mp3 without a "
+                                 "frame count) once into %s", root)
                         told = True
                     _decode(p, target, subtype)
                 paths[p] = str(target)

@@ -27,6 +27,8 @@ def duration(path: Path) -> float:
     try:
         if not path.is_file():  # a FIFO would block here (audio.check_file refuses it with a message)
             return 0.0
+        if audio.mp3_without_length(path):  # libsndfile's length is a guess there; FFmpeg's is closer
+            raise RuntimeError
         with audio.quiet_stderr():
             i = sf.info(str(path))
         return i.frames / i.samplerate if i.samplerate else 0.0
