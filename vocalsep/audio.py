@@ -167,26 +167,25 @@ def info(path: str | Path) -> AudioInfo:
     """Rate, channels and length of an audio file (mp3 and the files PyAV reads: counted by decoding in blocks)."""
     path = Path(path)
     check_file(path)
-    try:
-        if mp3_without_length(path):
-            raise sf.LibsndfileError(0, "")  # PyAV's count below: libsndfile's stops at its guess
-        with quiet_stderr():
-            i = sf.info(str(path))
-        frames = int(i.frames)
-        if i.format == "MP3" or frames <= 0:
-            # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
-            with open_file(path) as f, quiet_stderr():  # reads to the end (soundfile's blocks() stop at the
-                frames = 0                                  # header's count: a file cut short counted whole)
-                while n := len(f.read(1 << 18, dtype="float32")):
-                    frames += n
-        if frames <= 0:
-            raise VocalsepError(f"{path}: contains no audio samples")
-        return AudioInfo(path, int(i.samplerate), int(i.channels), frames)
-    except sf.LibsndfileError as e:
-        if libsndfile_only(path):
+    if not mp3_without_length(path):  # PyAV counts those below: libsndfile stops at its guess of the length
+        try:
+            with quiet_stderr():
+                i = sf.info(str(path))
+            frames = int(i.frames)
+            if i.format == "MP3" or frames <= 0:
+                # libsndfile's mp3 length can be an estimate: count exactly by decoding in blocks (fast)
+                with open_file(path) as f, quiet_stderr():  # reads to the end (soundfile's blocks() stop at the
+                    frames = 0                                  # header's count: a file cut short counted whole)
+                    while n := len(f.read(1 << 18, dtype="float32")):
+                        frames += n
+            if frames <= 0:
+                raise VocalsepError(f"{path}: contains no audio samples")
+            return AudioInfo(path, int(i.samplerate), int(i.channels), frames)
+        except sf.LibsndfileError as e:
+            if libsndfile_only(path):
+                raise _soundfile_error(path, e) from None
+        except RuntimeError as e:
             raise _soundfile_error(path, e) from None
-    except RuntimeError as e:
-        raise _soundfile_error(path, e) from None
     from .containers import Reader
 
     with Reader(path) as r:  # counted exactly by decoding (one packet in memory at a time)
@@ -267,8 +266,7 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
                     with quiet_stderr():  # the mp3 decoder's notes on damaged frames: the caller reports problems
                         new = f.read(max(0, want), dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as e:  # a FLAC cut short: 'decoder lost sync'
-                    name = getattr(f, "name", None) or getattr(f, "path", "")
-                    raise VocalsepError(f"{name}: cannot be decoded past {pos / f.samplerate:.1f} s "
+                    raise VocalsepError(f"{_reader_path(f)}: cannot be decoded past {pos / f.samplerate:.1f} s "
                                         f"({str(e).splitlines()[0]}): the file may be cut short or damaged") from None
                 pos += len(new)
                 buf = np.concatenate([buf, new]) if len(buf) else new
@@ -285,6 +283,11 @@ def reader_blocks(f, block: int, overlap: int, frames: int | None = None,
             buf, lo = buf[new_lo - lo:], new_lo
 
 
+def _reader_path(f) -> Path:
+    """The file of an :func:`open_reader` reader (soundfile's ``name``, PyAV's ``path``)."""
+    return Path(f.name if isinstance(f, sf.SoundFile) else f.path)
+
+
 def _announced_length(f) -> int | None:
     """The length in samples that a reader's file announces where that figure is exact (a count written in
     the file: an mp3's Xing or Info frame, an mp4's track duration), else None (a wav or an ogg cut short
@@ -295,8 +298,7 @@ def _announced_length(f) -> int | None:
             return None
         return f.frames if f.frames > 0 else None
     hint = getattr(f, "frames_hint", None)
-    name = str(getattr(f, "path", ""))
-    return hint if hint and Path(name).suffix.lower() in (".m4a", ".mp4", ".m4v", ".mov") else None
+    return hint if hint and _reader_path(f).suffix.lower() in (".m4a", ".mp4", ".m4v", ".mov") else None
 
 
 def _check_cut_short(f, announced: int | None, begin: int | None, read: int, frames: int | None) -> None:
@@ -309,10 +311,10 @@ def _check_cut_short(f, announced: int | None, begin: int | None, read: int, fra
     if wanted - read > f.samplerate:
         import logging
 
-        name = getattr(f, "name", None) or getattr(f, "path", "")
         logging.getLogger("vocalsep").warning(
             "%s: its audio ends at %.1f s, but its header announces %.1f s: the file may be cut short (the "
-            "stems are as long as the audio read)", name, (begin + read) / f.samplerate, announced / f.samplerate)
+            "stems are as long as the audio read)", _reader_path(f), (begin + read) / f.samplerate,
+            announced / f.samplerate)
 
 
 def array_blocks(x: np.ndarray, block: int, overlap: int) -> Iterator[np.ndarray]:

@@ -24,17 +24,16 @@ def duration(path: Path) -> float:
     """Seconds of audio in a file from its header (for the progress bar); 0 when it cannot be read."""
     import soundfile as sf
 
-    try:
-        if not path.is_file():  # a FIFO would block here (audio.check_file refuses it with a message)
-            return 0.0
-        if audio.mp3_without_length(path):  # libsndfile's length is a guess there; FFmpeg's is closer
-            raise RuntimeError
-        with audio.quiet_stderr():
-            i = sf.info(str(path))
-        return i.frames / i.samplerate if i.samplerate else 0.0
-    except Exception:
-        if audio.libsndfile_only(path):
-            return 0.0
+    if not path.is_file():  # a FIFO would block here (audio.check_file refuses it with a message)
+        return 0.0
+    if not audio.mp3_without_length(path):  # libsndfile's length is a guess there; FFmpeg's is closer
+        try:
+            with audio.quiet_stderr():
+                i = sf.info(str(path))
+            return i.frames / i.samplerate if i.samplerate else 0.0
+        except Exception:
+            if audio.libsndfile_only(path):
+                return 0.0
     from .containers import duration as container_duration
 
     return container_duration(path)
