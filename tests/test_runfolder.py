@@ -109,8 +109,7 @@ def test_a_finished_run_without_its_checkpoint_is_not_overwritten(tmp_path, stem
 
 
 @pytest.mark.parametrize("change,key", [
-    ({"validation": ["singer_1"]}, "data.validation"),
-    ({"validation": [], "validation_fraction": 0.5}, "data.validation_fraction"),
+    ({"validation": ["singer_1"]}, r"validation.txt: the validation split moved since the run began \(singer_1_01 and 3 more"),
     ({"batch_size": 2}, "train.batch_size"),
     ({"seed": 7}, "train.seed"),
 ])
@@ -178,8 +177,55 @@ def test_a_resume_whose_songs_moved_across_the_split_is_refused(tmp_path, stems,
     assert (tmp_path / "validation.txt").read_text() == "b_02\n"
 
 
+def test_other_names_for_the_same_validation_songs_resume(tmp_path, stems):  # noqa: F811
+    """The run's validation.txt, not its settings, decides: G_01 holds out its group G as 'G' did, and so
+    does the fraction whose hash picks G; the run goes on from its checkpoint with the new settings in its
+    config.yaml.  A fraction that picks the other group is refused."""
+    from vocalsep.train import train
+
+    _, by_hash = datamod.split_songs(datamod.discover(stems), [], 0.5)
+    (g,) = {s.group for s in by_hash}  # one of the two groups
+    other = {"singer_1": "singer_2", "singer_2": "singer_1"}[g]
+    for first_held, resumes in ((g, True), (other, False)):
+        out = tmp_path / f"run-{first_held}"
+        first = tiny_cfg([stems], steps=3)
+        first.data.validation = [first_held]
+        train(first, out, progress=False)
+        again = tiny_cfg([stems], steps=5)
+        again.data.validation, again.data.validation_fraction = [], 0.5
+        if not resumes:
+            with pytest.raises(VocalsepError, match=r"validation.txt: the validation split moved since the run "
+                                                    r"began \(singer_1_01 and 3 more changed sides"):  # all four
+                train(again, out, resume=True, progress=False)
+            continue
+        for steps, validation, fraction in ((5, [f"{g}_01"], 0.1), (7, [f"{g}_02", f"{g}_01"], 0.1),
+                                            (9, [], 0.5)):
+            again = tiny_cfg([stems], steps=steps)
+            again.data.validation, again.data.validation_fraction = validation, fraction
+            train(again, out, resume=True, progress=False)
+            assert ModelFile.load(out / "model.vsep").info["steps"] == steps
+            assert (out / "validation.txt").read_text() == f"{g}_01\n{g}_02\n"
+            assert yaml.safe_load((out / "config.yaml").read_text())["data"]["validation"] == validation
+
+
+def test_a_run_begun_before_validation_txt_keeps_its_split_settings(tmp_path, stems):  # noqa: F811
+    """Without validation.txt (a run of an earlier vocalsep) the settings are all there is to compare."""
+    from vocalsep.runfolder import check_resume_config, write_config
+
+    first = tiny_cfg([stems])
+    first.data.validation = ["singer_2"]
+    write_config(first, tmp_path / "config.yaml")
+    again = tiny_cfg([stems])
+    again.data.validation = ["singer_2_01"]
+    with pytest.raises(VocalsepError, match=r"data.validation was \['singer_2'\]"):
+        check_resume_config(again, tmp_path)
+    (tmp_path / "validation.txt").write_text("singer_2_01\nsinger_2_02\n")
+    check_resume_config(again, tmp_path)  # now keep_split compares the songs
+
+
 def test_what_the_named_songs_make_irrelevant_may_change(tmp_path, stems):  # noqa: F811
-    """With validation songs named, validation_fraction holds out nothing, and their order is no split."""
+    """With validation songs named, validation_fraction holds out nothing, and their order is no split
+    (a run without validation.txt, where the settings are compared)."""
     from vocalsep.runfolder import check_resume_config, write_config
 
     first = tiny_cfg([stems])

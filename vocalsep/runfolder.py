@@ -5,7 +5,9 @@ is overwritten); a resumed run needs the checkpoint, and the settings that defin
 ``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss (the best validation loss
 so far), the data sets and the validation split (another split would train on songs validated so far), the
 batch size and the seed (a resumed run sees the batches an uninterrupted one would have), and the songs on
-each side of the validation split (``validation.txt``: songs that fail to read since can move others).
+each side of the validation split (``validation.txt``: songs that fail to read since can move others).  Where
+``validation.txt`` exists the songs decide, not the settings: other names for the same validation songs
+resume; runs begun before it keep ``data.validation`` and ``data.validation_fraction`` as they were.
 """
 
 from __future__ import annotations
@@ -50,11 +52,13 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
                             "resume with the same loss (or train into another --out)")
     # what splits the songs (another split would train on songs validated so far), and what fixes the batches
     # (a resumed run sees those an uninterrupted one would have seen); steps, schedule and the rest may change
-    same = {"data.datasets": lambda c: _resolved(c.data.datasets),
-            "data.dataset": lambda c: c.data.dataset, "data.validation": lambda c: sorted(set(c.data.validation)),
-            # the share held out counts only where no songs are named
-            "data.validation_fraction": lambda c: None if c.data.validation else c.data.validation_fraction,
+    same = {"data.datasets": lambda c: _resolved(c.data.datasets), "data.dataset": lambda c: c.data.dataset,
             "train.batch_size": lambda c: c.train.batch_size, "train.seed": lambda c: c.train.seed}
+    if not (out_dir / VALIDATION).is_file():  # a run begun before validation.txt: its split by its settings;
+        # with the file, keep_split compares the songs themselves (other names for the same songs resume)
+        same["data.validation"] = lambda c: sorted(set(c.data.validation))
+        # the share held out counts only where no songs are named
+        same["data.validation_fraction"] = lambda c: None if c.data.validation else c.data.validation_fraction
     for key, get in same.items():
         if get(old) != get(cfg):
             raise VocalsepError(f"{saved}: {key} was {get(old)!r}, this run's is {get(cfg)!r}; resume with the "
@@ -65,9 +69,10 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
 def keep_split(out_dir: Path, train_songs, val_songs, resume: bool) -> None:
     """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`); on a resume, first
     compare them with the split of the songs read now.  Songs left out or added since (a stem that no longer
-    reads) can move others across a ``validation_fraction`` split: a song validated so far that would now be
-    trained on, or one trained on that would now be validated, is a VocalsepError (the validation figures
-    would no longer be of songs the network never trained on); validation songs merely gone are a warning."""
+    reads) can move others across a ``validation_fraction`` split, and other validation settings can select
+    other songs: a song validated so far that would now be trained on, or one trained on that would now be
+    validated, is a VocalsepError (the validation figures would no longer be of songs the network never
+    trained on); validation songs merely gone are a warning."""
     import logging
 
     path = out_dir / VALIDATION
@@ -78,8 +83,9 @@ def keep_split(out_dir: Path, train_songs, val_songs, resume: bool) -> None:
         if moved:
             raise VocalsepError(f"{path}: the validation split moved since the run began ({moved[0]}"
                                 f"{f' and {len(moved) - 1} more' if len(moved) > 1 else ''} changed sides: the "
-                                "songs read differ from the run's); restore the songs, or train a new run with "
-                                "its validation songs named (data.validation)")
+                                "songs read, or the validation settings, differ from the run's); resume with the "
+                                "run's songs and its data.validation / data.validation_fraction (its "
+                                "config.yaml), or train into another --out")
         if before != now:
             logging.getLogger("vocalsep.train").warning(
                 "%s: validation songs of the run not read now: %d; the validation loss is no longer comparable "
