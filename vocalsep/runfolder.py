@@ -55,7 +55,7 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
     same = {"data.datasets": lambda c: _resolved(c.data.datasets), "data.dataset": lambda c: c.data.dataset,
             "train.batch_size": lambda c: c.train.batch_size, "train.seed": lambda c: c.train.seed}
     if not (out_dir / VALIDATION).is_file():  # a run begun before validation.txt: its split by its settings;
-        # with the file, keep_split compares the songs themselves (other names for the same songs resume)
+        # with the file, check_split compares the songs themselves (other names for the same songs resume)
         same["data.validation"] = lambda c: sorted(set(c.data.validation))
         # the share held out counts only where no songs are named
         same["data.validation_fraction"] = lambda c: None if c.data.validation else c.data.validation_fraction
@@ -66,31 +66,36 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
                                 "into another --out")
 
 
-def keep_split(out_dir: Path, train_songs, val_songs, resume: bool) -> None:
-    """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`); on a resume, first
-    compare them with the split of the songs read now.  Songs left out or added since (a stem that no longer
-    reads) can move others across a ``validation_fraction`` split, and other validation settings can select
-    other songs: a song validated so far that would now be trained on, or one trained on that would now be
-    validated, is a VocalsepError (the validation figures would no longer be of songs the network never
-    trained on); validation songs merely gone are a warning."""
+def check_split(out_dir: Path, train_songs, val_songs) -> None:
+    """On a resume, before the songs are read: compare the run's validation songs (:data:`VALIDATION`, where
+    the run has one) with the split of the songs found now.  Songs left out or added since (a stem that no
+    longer reads) can move others across a ``validation_fraction`` split, and other validation settings can
+    select other songs: a song validated so far that would now be trained on, or one trained on that would
+    now be validated, is a VocalsepError (the validation figures would no longer be of songs the network
+    never trained on); validation songs merely gone are a warning."""
     import logging
 
     path = out_dir / VALIDATION
-    if resume and path.is_file():
-        before = set(path.read_text(encoding="utf-8").split("\n")) - {""}
-        now = {s.name for s in val_songs}
-        moved = sorted((before & {s.name for s in train_songs}) | (now - before))
-        if moved:
-            raise VocalsepError(f"{path}: the validation split moved since the run began ({moved[0]}"
-                                f"{f' and {len(moved) - 1} more' if len(moved) > 1 else ''} changed sides: the "
-                                "songs read, or the validation settings, differ from the run's); resume with the "
-                                "run's songs and its data.validation / data.validation_fraction (its "
-                                "config.yaml), or train into another --out")
-        if before != now:
-            logging.getLogger("vocalsep.train").warning(
-                "%s: validation songs of the run not read now: %d; the validation loss is no longer comparable "
-                "with the run's so far", path, len(before - now))
-    atomic.write_bytes(path, "".join(f"{s.name}\n" for s in val_songs).encode())
+    if not path.is_file():
+        return
+    before = set(path.read_text(encoding="utf-8").split("\n")) - {""}
+    now = {s.name for s in val_songs}
+    moved = sorted((before & {s.name for s in train_songs}) | (now - before))
+    if moved:
+        raise VocalsepError(f"{path}: the validation split moved since the run began ({moved[0]}"
+                            f"{f' and {len(moved) - 1} more' if len(moved) > 1 else ''} changed sides: the "
+                            "songs read, or the validation settings, differ from the run's); resume with the "
+                            "run's songs and its data.validation / data.validation_fraction (its "
+                            "config.yaml), or train into another --out")
+    if before != now:
+        logging.getLogger("vocalsep.train").warning(
+            "%s: validation songs of the run not read now: %d; the validation loss is no longer comparable "
+            "with the run's so far", path, len(before - now))
+
+
+def write_split(out_dir: Path, val_songs) -> None:
+    """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`), one a line."""
+    atomic.write_bytes(out_dir / VALIDATION, "".join(f"{s.name}\n" for s in val_songs).encode())
 
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:

@@ -55,7 +55,8 @@ from . import atomic, checks
 from . import data as datamod
 from .config import Config
 from .decoded import readable
-from .runfolder import CHECKPOINT, check_out_dir, check_resume_config, keep_split, write_config
+from .runfolder import (CHECKPOINT, check_out_dir, check_resume_config, check_split, write_config,
+                        write_split)
 from .errors import VocalsepError
 from .interrupt import sigterm_as_ctrl_c as _sigterm_as_ctrl_c
 from .shifted import with_copies
@@ -178,6 +179,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         raise VocalsepError(f"{', '.join(cfg.data.datasets)}: no song left to train on: the stems of all "
                             f"{len(found)} could not be decoded (see the warnings above)")
     train_songs, val_songs = datamod.split_songs(songs, cfg.data.validation, cfg.data.validation_fraction)
+    if resume:
+        check_split(out_dir, train_songs, val_songs)
     log.info("%d training song%s, %d validation song%s", len(train_songs), "s"[:len(train_songs) != 1],
              len(val_songs), "s"[:len(val_songs) != 1])
     train_songs = with_copies(train_songs, cfg.data, cfg.data.cache_dir or None)
@@ -192,7 +195,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     except OSError as e:
         raise VocalsepError(f"{out_dir}: cannot make the run folder ({e.strerror})") from None
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
-    keep_split(out_dir, train_songs, val_songs, resume)
+    write_split(out_dir, val_songs)
     write_config(cfg, out_dir / "config.yaml")
 
     from .extras import tensorflow_if_backend
