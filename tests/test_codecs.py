@@ -124,15 +124,25 @@ def test_tags_are_copied_to_each_stem(tiny_model, tmp_path, rng, fmt):
         f.write(make_audio(rng, 1.0, 44100, 2))
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "-f", fmt)
     assert r.exit_code == 0, r.output
-    for stem in ("vocals", "accompaniment"):
+    for stem in ("vocals", "accompaniment"):  # the title says which stem (a library tells them apart)
         _, _, meta = decode(tmp_path / "out" / "song" / f"{stem}.{fmt}")
-        assert meta.get("title") == TAGS["title"] and meta.get("artist") == TAGS["artist"]
+        assert meta.get("title") == f"Café del Mar ({stem})" and meta.get("artist") == TAGS["artist"]
         assert meta.get("album") == TAGS["album"] and meta.get("date", "").startswith("2021")
         assert meta.get("track", meta.get("tracknumber", "")).split("/")[0] == "7"
     r = run("separate", src, "-o", tmp_path / "bare", "--model", tiny_model, "-f", fmt, "--no-tags")
     assert r.exit_code == 0, r.output
     _, _, meta = decode(tmp_path / "bare" / "song" / f"vocals.{fmt}")
     assert "title" not in meta and "artist" not in meta
+
+
+def test_a_stem_of_an_input_without_a_title_is_titled_by_its_file_name(tiny_model, tmp_path, rng):
+    src = tmp_path / "My Song.wav"
+    sf.write(src, make_audio(rng, 1.0, 44100, 2), 44100)
+    assert "title" not in decode(src)[2]
+    r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model, "--stem-names", "no_vocals")
+    assert r.exit_code == 0, r.output
+    assert decode(tmp_path / "out" / "My Song" / "vocals.wav")[2].get("title") == "My Song (vocals)"
+    assert decode(tmp_path / "out" / "My Song" / "no_vocals.wav")[2].get("title") == "My Song (no vocals)"
 
 
 def test_tags_of_an_m4a_come_through_pyav(tiny_model, tmp_path, rng):
@@ -148,7 +158,8 @@ def test_tags_of_an_m4a_come_through_pyav(tiny_model, tmp_path, rng):
     r = run("separate", src, "-o", tmp_path / "out", "--model", tiny_model)
     assert r.exit_code == 0, r.output
     _, _, meta = decode(tmp_path / "out" / "song" / "vocals.wav")
-    assert (meta.get("title"), meta.get("artist"), meta.get("album")) == (TAGS["title"], TAGS["artist"], TAGS["album"])
+    assert (meta.get("title"), meta.get("artist"), meta.get("album")) == ("Café del Mar (vocals)", TAGS["artist"],
+                                                                          TAGS["album"])
 
 
 def attached_picture(path):
@@ -186,7 +197,7 @@ def test_the_cover_is_copied_to_each_stem(tiny_model, tmp_path, rng, fmt, rate):
         out = tmp_path / "out" / "song" / f"{stem}.{fmt}"
         assert attached_picture(out) == PNG, out
         x, got, meta = decode(out)  # the audio and text tags are whole after the picture went in
-        assert (meta.get("title"), meta.get("artist")) == (TAGS["title"], TAGS["artist"])
+        assert (meta.get("title"), meta.get("artist")) == (f"Café del Mar ({stem})", TAGS["artist"])
         assert got == rate and abs(len(x) - rate) <= (1152 if fmt == "mp3" else 0 if fmt in ("wav", "flac") else 960)
     r = run("separate", src, "-o", tmp_path / "bare", "--model", tiny_model, "-f", fmt, "--no-tags")
     assert r.exit_code == 0, r.output

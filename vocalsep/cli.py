@@ -119,7 +119,7 @@ def _output(quiet: bool, verbose: bool) -> bool:
                    "default 4.")
 @click.option("--tags/--no-tags", default=True, show_default=True,
               help="Copy the input's tags (title, artist, album, date, track, genre, comment, copyright) and "
-                   "cover picture to each stem.")
+                   "cover picture to each stem, the stem named in its title: 'Song (vocals)'.")
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
               help="Separate from this time in each input (default: its start).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import VocalsepError
@@ -40,6 +40,14 @@ class Encoding:
     mp3_quality: float | None = None
     tags: dict = field(default_factory=dict)
     cover: "Cover | None" = None
+
+    def for_stem(self, name: str) -> "Encoding":
+        """These settings for the stem called ``name`` (vocals, accompaniment, instrumental, no_vocals): its
+        title says which stem it is, 'Song (vocals)', so that a music library tells a song's stems apart
+        (and from the song); without a title, unchanged."""
+        if "title" not in self.tags:
+            return self
+        return replace(self, tags={**self.tags, "title": f"{self.tags['title']} ({name.replace('_', ' ')})"})
 
 
 @dataclass(frozen=True)

@@ -189,12 +189,15 @@ class OutputOptions:
 
     def encoding(self, input_path: Path):
         """The :class:`vocalsep.encoding.Encoding` of an input's outputs: the mp3 settings, and the input's
-        tags and cover unless ``tags`` is off."""
+        tags and cover unless ``tags`` is off; an input without a title has its file name's (each stem adds
+        its name to it: :meth:`~vocalsep.encoding.Encoding.for_stem`)."""
         from .encoding import Encoding, read_cover, read_tags
 
         if not self.tags:
             return Encoding(self.mp3_bitrate, self.mp3_quality)
-        return Encoding(self.mp3_bitrate, self.mp3_quality, read_tags(input_path), read_cover(input_path))
+        tags = read_tags(input_path)
+        tags.setdefault("title", input_path.stem)
+        return Encoding(self.mp3_bitrate, self.mp3_quality, tags, read_cover(input_path))
 
     def span(self, sample_rate: int) -> tuple[int, int | None]:
         """(first sample, samples or None: to the end) of ``--start``/``--duration`` at ``sample_rate``."""

@@ -33,7 +33,7 @@ def write_stems(path: Path, pieces: Callable[[ThreadPoolExecutor], Iterator[tupl
         try:
             for s in opts.stems:
                 writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
-                                                encoding)
+                                                encoding.for_stem(opts.stem_name(s)))
             rec = open(record, "wb") if record is not None else None
         except OSError as e:
             raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
