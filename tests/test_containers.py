@@ -180,7 +180,7 @@ def test_part_of_an_m4a(tiny_model, tmp_path, rng):
     start = int(round(1.25 * sr))
     np.testing.assert_allclose(v + a, x[start:start + sr], atol=1e-5)
     r = run("separate", p, "-o", tmp_path / "out2", "--model", tiny_model, "--start", "3")
-    assert r.exit_code == 1 and "--start 3 s is at or past its end" in r.output
+    assert r.exit_code == 1 and "--start 3 s is at or past its end (3.00 s long)" in r.output
 
 
 def test_a_file_name_is_a_file_not_an_ffmpeg_protocol(tmp_path, rng, monkeypatch):

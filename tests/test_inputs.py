@@ -164,6 +164,11 @@ def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_mode
         if warned:
             assert "both scaled by" in r.output  # the rescale's second pass ran, without a second warning
             assert sf.info(tmp_path / "out0cut" / "cut" / "vocals.wav").frames == read
+    r = run("separate", tmp_path / "cut.mp3", "-o", tmp_path / "past", "--model", tiny_model, "--start", "8")
+    assert r.exit_code == 1 and r.stderr.strip() == (  # a start past the cut, inside the announced length
+        f"Error: {tmp_path / 'cut.mp3'}: --start 8 s is at or past its end (its header says 10.00 s, but its "
+        "audio stops sooner: the file is cut short)")
+    assert not (tmp_path / "past").exists() or not list((tmp_path / "past").rglob("*.wav"))
 
 
 def test_an_mp3_without_a_frame_count_is_read_to_its_end(tiny_model, tmp_path, rng):
@@ -215,6 +220,9 @@ def test_an_m4a_cut_short_warns_too(tiny_model, tmp_path, rng):
     assert [line for line in r.output.splitlines() if "cut short" in line] == [
         f"warning: {tmp_path / 'cut.m4a'}: its audio ends at {read / sr:.1f} s, but its header announces 10.0 s: "
         "the file may be cut short (the stems are as long as the audio read)"]
+    r = run("separate", tmp_path / "cut.m4a", "-o", tmp_path / "past", "--model", tiny_model, "--start", "8")
+    assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1] == (  # (the cut packet: a warning above)
+        f"Error: {tmp_path / 'cut.m4a'}: --start 8 s is at or past its end ({read / sr:.2f} s long)")  # the audio decoded, not the header's 10 s
 
 
 def test_a_flac_cut_short_is_one_line_naming_it(tiny_model, tmp_path, rng):

@@ -283,7 +283,7 @@ def test_start_and_duration_separate_that_part(tiny_model, write_audio, tmp_path
     np.testing.assert_allclose(v, sep.separate(part, 22050)[0], atol=1e-5)
     np.testing.assert_allclose(v + a, part, atol=1e-5)
     r = run("separate", src, "-o", tmp_path / "cli", "--model", tiny_model, "--start", "3")
-    assert r.exit_code == 1 and "--start 3 s is at or past its end" in r.stderr
+    assert r.exit_code == 1 and "--start 3 s is at or past its end (2.00 s long)" in r.stderr
 
 
 def test_a_start_near_the_end_of_a_short_ogg(tiny_model, write_audio, tmp_path):
@@ -295,7 +295,7 @@ def test_a_start_near_the_end_of_a_short_ogg(tiny_model, write_audio, tmp_path):
     v, sr = sf.read(tmp_path / "out" / "short" / "vocals.wav", dtype="float32")
     assert sr == 44100 and 400 <= len(v) <= 441  # to the end (Vorbis may hold a few samples less)
     r = run("separate", src, "-o", tmp_path / "out2", "--model", tiny_model, "--start", "1.5")
-    assert r.exit_code == 1 and "--start 1.5 s is at or past its end" in r.stderr
+    assert r.exit_code == 1 and "--start 1.5 s is at or past its end (1.00 s long)" in r.stderr
 
 
 def test_mp3_bitrate_is_constant_and_as_asked(tiny_model, write_audio, tmp_path):

@@ -128,7 +128,10 @@ def open_part(path: Path, opts, block_sizes, warn_short: bool = True) -> tuple[i
                     if len(first) == 0:
                         f.seek(0)
                         if len(f.read(1, dtype="float32")):
-                            raise VocalsepError(past_end)
+                            raise VocalsepError(past_end + (
+                                f" ({f.frames / sr:.2f} s long)" if start >= f.frames else
+                                f" (its header says {f.frames / sr:.2f} s, but its audio stops sooner: the "
+                                "file is cut short)"))
                 else:
                     first = f.read(1024, dtype="float32")
     except (sf.LibsndfileError, RuntimeError) as e:
@@ -150,7 +153,7 @@ def _open_container_part(path: Path, opts, block_sizes, past_end: str,
         sr, ch = r.samplerate, r.channels
         start, frames = opts.span(sr)
         if start and (r.seek(start) < start or r.at_end()):
-            raise VocalsepError(past_end)
+            raise VocalsepError(f"{past_end} ({r.tell() / sr:.2f} s long)")
     except BaseException:
         r.close()
         raise
