@@ -101,7 +101,7 @@ def main() -> None:
         print(f"vocalsep separate (fresh process)    : {statistics.median(walls):.2f} s wall "
               f"(min {min(walls):.2f}), peak RSS {max(r for _, r in runs):.0f} MB")
 
-        from vocalsep import Separator, audio
+        from vocalsep import Separator, audio, audiowrite
 
         t = time.perf_counter()
         sep = Separator(models)
@@ -156,7 +156,7 @@ def main() -> None:
         sep.pipeline = True
         t = time.perf_counter()
         for name, z in (("v", voc), ("a", acc)):
-            audio.write(Path(tmp) / f"{name}.wav", z, sr)
+            audiowrite.write(Path(tmp) / f"{name}.wav", z, sr)
         encode = time.perf_counter() - t
         stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
 

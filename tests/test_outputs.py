@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from vocalsep import Separator, VocalsepError, atomic, audio, outputs
+from vocalsep import Separator, VocalsepError, atomic, audiowrite, outputs
 from vocalsep.cli import main
 from vocalsep.separate import collect_inputs, run_batch
 
@@ -198,7 +198,7 @@ def test_sigterm_stops_separate_like_ctrl_c(tiny_model, write_audio, tmp_path, m
     """``kill PID`` of a separate run: exit 130, its temporary files and the folder it made are removed."""
     src = write_audio("song.wav", 2.0)
     hit = []
-    real_write = audio.AtomicWriter.write
+    real_write = audiowrite.AtomicWriter.write
 
     def write_then_term(self, x):
         if not hit:
@@ -206,7 +206,7 @@ def test_sigterm_stops_separate_like_ctrl_c(tiny_model, write_audio, tmp_path, m
             os.kill(os.getpid(), signal.SIGTERM)
         return real_write(self, x)
 
-    monkeypatch.setattr(audio.AtomicWriter, "write", write_then_term)
+    monkeypatch.setattr(audiowrite.AtomicWriter, "write", write_then_term)
     # without a handler of its own, the run would go on to the end (and this test fail, not pytest die)
     previous = signal.signal(signal.SIGTERM, lambda *a: None)
     try:

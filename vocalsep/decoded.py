@@ -55,7 +55,7 @@ def _key(path: str, subtype: str) -> str:
 def _decode(path: str, out: Path, subtype: str) -> None:
     import soundfile as sf
 
-    from . import audio
+    from . import audio, audiowrite
     from .atomic import atomic_path
 
     try:
@@ -66,7 +66,7 @@ def _decode(path: str, out: Path, subtype: str) -> None:
         with atomic_path(out) as tmp:
             sf.write(str(tmp), x, sr, format="WAV", subtype=subtype)
     except (OSError, sf.LibsndfileError) as e:
-        raise audio.write_error(out, e) from None
+        raise audiowrite.write_error(out, e) from None
 
 
 def readable(songs: Sequence, cache_dir: str | Path | None = None, subtype: str = "FLOAT") -> list:

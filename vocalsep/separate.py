@@ -33,7 +33,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import __version__, atomic, audio, outputs
+from . import __version__, atomic, audio, audiowrite, outputs
 from .checks import check_number, check_rate
 from .errors import VocalsepError
 from .inputs import Job, collect_inputs, duration, open_part, output_name, same_file  # noqa: F401  (re-exported)
@@ -270,7 +270,7 @@ class Separator:
         with outputs.claim(out_dir, files, overwrite, about) as claim:
             # rescale needs the peak before it can write: the first pass keeps the vocals as float32 (a
             # hidden file beside the outputs), so that a hot song is written again without the network
-            w: dict[str, audio.AtomicWriter] = {}
+            w: dict[str, audiowrite.AtomicWriter] = {}
             record = None
             try:
                 if clip == "rescale":

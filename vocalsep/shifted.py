@@ -66,7 +66,7 @@ def _make(paths: Sequence[str], length: int, pitch: float, formant: float, out: 
     semitones to ``out`` (float32 wav), each channel by its own run of the same shift."""
     import soundfile as sf
 
-    from . import audio
+    from . import audio, audiowrite
     from .atomic import atomic_path
     from .augment import shift
 
@@ -85,7 +85,7 @@ def _make(paths: Sequence[str], length: int, pitch: float, formant: float, out: 
         with atomic_path(out) as tmp:
             sf.write(str(tmp), shifted, sr, format="WAV", subtype="FLOAT")
     except (OSError, sf.LibsndfileError) as e:
-        raise audio.write_error(out, e) from None
+        raise audiowrite.write_error(out, e) from None
 
 
 def with_copies(songs: Sequence, data: DataConfig, cache_dir: str | Path | None = None, threads: int = 2) -> list:

@@ -2,7 +2,7 @@
 
 :meth:`vocalsep.separate.Separator.separate_file` streams a song block by block; this module writes the
 pieces it yields (each (samples, channels) float32 at the file's own rate) into one
-:class:`~vocalsep.audio.AtomicWriter` per stem, with one I/O thread that decodes the next block and encodes
+:class:`~vocalsep.audiowrite.AtomicWriter` per stem, with one I/O thread that decodes the next block and encodes
 the last piece while the network works on the current one.  Committing the finished files is
 :mod:`vocalsep.outputs`' job.
 """
@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import audio
+from . import audiowrite
 from .errors import VocalsepError
 from .outspec import OutputOptions
 
@@ -24,15 +24,15 @@ from .outspec import OutputOptions
 def write_stems(path: Path, pieces: Callable[[ThreadPoolExecutor], Iterator[tuple[np.ndarray, np.ndarray]]],
                 sr: int, channels: int, out_dir: Path, names: dict[str, str], opts: OutputOptions,
                 subtype: str | None, clamp: bool, encoding, progress: Callable[[float], None] | None = None,
-                record: Path | None = None, gain: float = 1.0) -> dict[str, audio.AtomicWriter]:
+                record: Path | None = None, gain: float = 1.0) -> dict[str, audiowrite.AtomicWriter]:
     """Write the (mixture, vocals) pieces of ``pieces(io)`` (``io``: the I/O thread, which may read ahead)
     into complete, closed temporary files of ``opts.stems`` (x ``gain``) beside their names, and the
     vocals as raw float32 into ``record`` if given; on any error they are removed."""
-    writers: dict[str, audio.AtomicWriter] = {}
+    writers: dict[str, audiowrite.AtomicWriter] = {}
     try:
         try:
             for s in opts.stems:
-                writers[s] = audio.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
+                writers[s] = audiowrite.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
                                                 encoding.for_stem(opts.stem_name(s)))
             rec = open(record, "wb") if record is not None else None
         except OSError as e:
@@ -86,7 +86,7 @@ def _write_piece(writers: dict, mix: np.ndarray, voc: np.ndarray, gain: float = 
         try:
             np.ascontiguousarray(voc, dtype=np.float32).tofile(record)
         except OSError as e:
-            raise audio.write_error(Path(record.name).parent, e) from None
+            raise audiowrite.write_error(Path(record.name).parent, e) from None
     if gain != 1.0:
         mix, voc = mix * np.float32(gain), voc * np.float32(gain)
     if "vocals" in writers:
