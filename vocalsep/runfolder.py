@@ -67,7 +67,7 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
 
 
 def check_split(out_dir: Path, train_songs, val_songs) -> None:
-    """On a resume, before the songs are read: compare the run's validation songs (:data:`VALIDATION`, where
+    """On a resume, before any patch is made: compare the run's validation songs (:data:`VALIDATION`, where
     the run has one) with the split of the songs found now.  Songs left out or added since (a stem that no
     longer reads) can move others across a ``validation_fraction`` split, and other validation settings can
     select other songs: a song validated so far that would now be trained on, or one trained on that would

@@ -2,9 +2,9 @@
 
 :meth:`vocalsep.separate.Separator.separate_file` streams a song block by block; this module writes the
 pieces it yields (each (samples, channels) float32 at the file's own rate) into one
-:class:`~vocalsep.audiowrite.AtomicWriter` per stem, with one I/O thread that decodes the next block and encodes
-the last piece while the network works on the current one.  Committing the finished files is
-:mod:`vocalsep.outputs`' job.
+:class:`~vocalsep.audiowrite.AtomicWriter` per stem (its title naming the stem), with one I/O thread that
+decodes the next block and encodes the last piece while the network works on the current one.  Committing
+the finished files is :mod:`vocalsep.outputs`' job.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def write_stems(path: Path, pieces: Callable[[ThreadPoolExecutor], Iterator[tupl
     try:
         try:
             for s in opts.stems:
-                writers[s] = audiowrite.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype, clamp,
-                                                encoding.for_stem(opts.stem_name(s)))
+                writers[s] = audiowrite.AtomicWriter(out_dir / names[s], sr, channels, opts.fmt, subtype,
+                                                     clamp, encoding.for_stem(opts.stem_name(s)))
             rec = open(record, "wb") if record is not None else None
         except OSError as e:
             raise VocalsepError(f"{out_dir}: cannot write there ({e.strerror})") from None
