@@ -136,6 +136,42 @@ def test_loss_falls_on_one_batch(stems):
     assert last < 0.5 * first
 
 
+@pytest.mark.parametrize("arch", ["unet", "attention-unet"])  # the hand-made conversion, and the generic one
+def test_mixed_bfloat16_trains_in_bfloat16_and_writes_a_float32_model(tmp_path, stems, monkeypatch, arch):
+    """train.precision mixed_bfloat16: the training network computes in bfloat16 (float32 weights), the
+    global policy is float32 again afterwards, and the model file is float32: its LiteRT conversion separates
+    as its Keras network does (above 60 dB, which bfloat16 arithmetic would not reach), and the training
+    network's bfloat16 output is near that network's but not equal to it."""
+    import keras
+
+    from vocalsep import model as modelmod
+    from vocalsep.runners import KerasRunner, LiteRunner
+    from vocalsep.train import train
+
+    from .test_archs import sdr
+
+    built = []
+    real_build = modelmod.build_model
+    monkeypatch.setattr(modelmod, "build_model", lambda c: built.append(real_build(c)) or built[-1])
+    cfg = tiny_cfg([stems], steps=6)
+    cfg.train.precision = "mixed_bfloat16"
+    if arch != "unet":
+        d = cfg.to_dict()
+        d["model"] = {"arch": arch, "freq_bins": 64, "frames": 16, "channels": [4, 8], "dropout_layers": 1}
+        cfg = Config.from_dict(d)
+    train(cfg, tmp_path / "run", progress=False)
+    net = built[0]  # the training network
+    assert net.compute_dtype == "bfloat16" and {v.dtype for v in net.weights} == {"float32"}
+    assert keras.config.dtype_policy().name == "float32"
+    mf = ModelFile.load(tmp_path / "run" / "model.vsep")
+    assert mf.info["precision"] == "mixed_bfloat16" and mf.tflite is not None
+    x = np.random.default_rng(3).random((4,) + mf.model.io_shapes()[0]).astype(np.float32)
+    lite, ref = LiteRunner(mf)(x), KerasRunner(mf)(x)  # (the file's network, rebuilt in float32)
+    assert ref.dtype == np.float32 and sdr(ref, lite) > 60
+    trained = KerasRunner.for_model(net, 4)(x)
+    assert trained.dtype == np.float32 and 20 < sdr(ref, trained) < 60
+
+
 def test_weight_decay_shrinks_kernels_only(stems):
     """One step of AdamW against one of Adam from the same weights on the same batch: every kernel ends
     lower by lr x weight_decay x its start (decoupled decay), every bias and batch-norm parameter equal."""

@@ -178,6 +178,8 @@ class ModelFile:
         elif tflite:
             from .export import to_tflite
 
+            if keras_model.compute_dtype != "float32":  # trained in mixed precision: separation runs float32
+                keras_model = mf.keras_model()
             mf.tflite = to_tflite(keras_model, model)
         return mf
 

@@ -78,7 +78,7 @@ class KerasRunner:
             pad = self.batch - len(b)
             if pad:
                 b = np.concatenate([b, np.zeros((pad,) + b.shape[1:], np.float32)])
-            out.append(np.asarray(self._fn(b))[:self.batch - pad])
+            out.append(np.asarray(self._fn(b)).astype(np.float32, copy=False)[:self.batch - pad])  # (bfloat16)
         return (np.concatenate(out, axis=0) if out
                 else np.zeros((0,) + tuple(self.model.output_shape[1:]), np.float32))
 

@@ -24,7 +24,8 @@ class Steps(NamedTuple):
 def make_steps(model, optimizer, batch_size: int, loss_fn=None) -> Steps:
     """:class:`Steps` (train, evaluate, sync).  ``train`` and ``evaluate`` are compiled functions
     (tf.functions, or :func:`_jax_steps` on JAX) of (mixture, vocals, accompaniment) batches, the network's
-    input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network):
+    input and its two targets ((batch, freq_bins, frames, 1) magnitudes each for a spectral network; the
+    network's output is cast to float32 for the loss, as a mixed-precision network's is bfloat16):
     ``train`` applies one optimizer step and returns the batch's mean of ``loss_fn`` (the front end's
     :meth:`~vocalsep.frontend.FrontEnd.training_loss`, (output, mixture, vocals, accompaniment) -> (batch,);
     default :func:`vocalsep.frontend.l1_loss` of the vocals); ``evaluate`` (inference mode) returns its sum
@@ -48,14 +49,14 @@ def make_steps(model, optimizer, batch_size: int, loss_fn=None) -> Steps:
     @tf.function(input_signature=[spec, target, target])
     def train_step(mix, voc, acc):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_fn(model(mix, training=True), mix, voc, acc))
+            loss = tf.reduce_mean(loss_fn(tf.cast(model(mix, training=True), tf.float32), mix, voc, acc))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
     @tf.function(reduce_retracing=True)
     def eval_step(mix, voc, acc):
-        return tf.reduce_sum(loss_fn(model(mix, training=False), mix, voc, acc))
+        return tf.reduce_sum(loss_fn(tf.cast(model(mix, training=False), tf.float32), mix, voc, acc))
 
     return Steps(train_step, eval_step, lambda: None)
 
@@ -77,7 +78,7 @@ def _jax_steps(model, optimizer, loss_fn):
 
     def loss_of(trainable, non_trainable, mix, voc, acc):
         out, non_trainable = model.stateless_call(trainable, non_trainable, mix, training=True)
-        return ops.mean(loss_fn(out, mix, voc, acc)), non_trainable
+        return ops.mean(loss_fn(ops.cast(out, "float32"), mix, voc, acc)), non_trainable
 
     grad = jax.value_and_grad(loss_of, has_aux=True)
 
@@ -90,7 +91,7 @@ def _jax_steps(model, optimizer, loss_fn):
     @jax.jit
     def evaluate(trainable, non_trainable, mix, voc, acc):
         out, _ = model.stateless_call(trainable, non_trainable, mix, training=False)
-        return ops.sum(loss_fn(out, mix, voc, acc))
+        return ops.sum(loss_fn(ops.cast(out, "float32"), mix, voc, acc))
 
     held: list = [None]  # the values the steps made since the last sync (None: the Keras variables hold them)
 

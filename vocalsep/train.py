@@ -223,7 +223,12 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             log.warning("threads: %s", e)
 
     keras.utils.set_random_seed(t.seed)
-    model = build_model(cfg.model)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(t.precision)  # the layers keep the policy they were made with
+    try:
+        model = build_model(cfg.model)
+    finally:
+        keras.config.set_dtype_policy(policy)
     log.info("architecture %s: %d weights", cfg.model.arch, model.count_params())
     if t.lr_decay_steps > 0:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.lr_decay_steps,
@@ -269,7 +274,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
         return {"steps": step, "data": list(cfg.data.datasets), "train_songs": len(train_songs),
                 "validation_songs": len(val_songs), "val_loss": val, "best_val_loss": best_val, "val_sdr": last_sdr,
                 "seed": t.seed, "batch_size": t.batch_size, "learning_rate": t.learning_rate, "loss": t.loss,
-                "weight_decay": t.weight_decay, "keras_backend": keras.backend.backend()}
+                "weight_decay": t.weight_decay, "precision": t.precision, "keras_backend": keras.backend.backend()}
 
     def check_finite() -> None:
         sync()  # every save and checkpoint comes through here: the Keras variables hold the latest values
