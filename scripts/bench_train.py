@@ -73,13 +73,16 @@ def bench_steps(cfg, sampler, steps: int) -> None:
 
     bs = cfg.train.batch_size
     keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy(cfg.train.precision)  # as vocalsep.train builds it
     model = build_model(cfg.model)
+    keras.config.set_dtype_policy("float32")
     opt = make_optimizer(cfg.train, cfg.train.learning_rate)
     step = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss)).train
     mix, voc, acc = sampler.batch(np.random.default_rng(0), bs)
     t = time.perf_counter()
     step(mix, voc, acc)
-    print(f"training: {model.count_params() / 1e6:.2f} M parameters, {cfg.model.arch}, input {model.input_shape[1:]}, "
+    print(f"training: {model.count_params() / 1e6:.2f} M parameters, {cfg.model.arch} ({cfg.train.precision}), "
+          f"input {model.input_shape[1:]}, "
           f"first step (tracing) {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     for _ in range(steps):
