@@ -166,8 +166,8 @@ def test_an_mp3_cut_short_separates_with_a_warning_naming_both_lengths(tiny_mode
             assert sf.info(tmp_path / "out0cut" / "cut" / "vocals.wav").frames == read
     r = run("separate", tmp_path / "cut.mp3", "-o", tmp_path / "past", "--model", tiny_model, "--start", "8")
     assert r.exit_code == 1 and r.stderr.strip() == (  # a start past the cut, inside the announced length
-        f"Error: {tmp_path / 'cut.mp3'}: --start 8 s is at or past its end (its header says 10.00 s, but its "
-        "audio stops sooner: the file is cut short)")
+        f"Error: {tmp_path / 'cut.mp3'}: --start 8 s is at or past its end (its audio stops before the 10.00 s "
+        "its header announces: the file may be cut short)")
     assert not (tmp_path / "past").exists() or not list((tmp_path / "past").rglob("*.wav"))
 
 

@@ -136,7 +136,7 @@ def test_loss_falls_on_one_batch(stems):
     assert last < 0.5 * first
 
 
-@pytest.mark.parametrize("arch", ["unet", "attention-unet"])  # the hand-made conversion, and the generic one
+@pytest.mark.parametrize("arch", ["unet", "attention-unet"])  # (the generic conversion converts the network itself)
 def test_mixed_bfloat16_trains_in_bfloat16_and_writes_a_float32_model(tmp_path, stems, monkeypatch, arch):
     """train.precision mixed_bfloat16: the training network computes in bfloat16 (float32 weights), the
     global policy is float32 again afterwards, and the model file is float32: its LiteRT conversion separates
@@ -168,6 +168,9 @@ def test_mixed_bfloat16_trains_in_bfloat16_and_writes_a_float32_model(tmp_path, 
     x = np.random.default_rng(3).random((4,) + mf.model.io_shapes()[0]).astype(np.float32)
     lite, ref = LiteRunner(mf)(x), KerasRunner(mf)(x)  # (the file's network, rebuilt in float32)
     assert ref.dtype == np.float32 and sdr(ref, lite) > 60
+    with modelmod.dtype_policy("mixed_bfloat16"):  # the file's network is float32 whatever the caller's policy
+        assert mf.keras_model().compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
     trained = KerasRunner.for_model(net, 4)(x)
     assert trained.dtype == np.float32 and 20 < sdr(ref, trained) < 60
 

@@ -161,3 +161,5 @@ def training_config(cfg, source: str = "config") -> None:
     need(d.workers >= 0, "data.workers", d.workers, "0 (one thread of the training process) or more")
     need(d.validation_patches >= 0, "data.validation_patches", d.validation_patches, "0 or more")
     need(d.cache_subtype in ("FLOAT", "PCM_16"), "data.cache_subtype", d.cache_subtype, "FLOAT or PCM_16")
+    need(t.precision in ("float32", "mixed_bfloat16"), "train.precision", t.precision,
+         "float32 or mixed_bfloat16")  # (float16 would need loss scaling; bfloat16 weights lose the small updates)

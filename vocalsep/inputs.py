@@ -130,8 +130,8 @@ def open_part(path: Path, opts, block_sizes, warn_short: bool = True) -> tuple[i
                         if len(f.read(1, dtype="float32")):
                             raise VocalsepError(past_end + (
                                 f" ({f.frames / sr:.2f} s long)" if start >= f.frames else
-                                f" (its header says {f.frames / sr:.2f} s, but its audio stops sooner: the "
-                                "file is cut short)"))
+                                f" (its audio stops before the {f.frames / sr:.2f} s its header announces: the "
+                                "file may be cut short)"))
                 else:
                     first = f.read(1024, dtype="float32")
     except (sf.LibsndfileError, RuntimeError) as e:

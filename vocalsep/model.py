@@ -14,6 +14,7 @@ run a network are in :mod:`vocalsep.runners`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -192,13 +193,28 @@ class ModelFile:
             want = abstract_weight_shapes(self.model)
             if got != want:
                 raise _misfit(self.path or "model", got, want)
-        m = build_model(self.model)
+        with dtype_policy("float32"):  # (whatever the caller's global policy)
+            m = build_model(self.model)
         if self.weights:
             want = [tuple(v.shape) for v in m.weights]
             if got != want:
                 raise _misfit(self.path or "model", got, want)
             m.set_weights([w.astype(np.float32) for w in self.weights])
         return m
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras's global dtype policy ``name`` (``float32``, ``mixed_bfloat16``) while networks are built in the
+    ``with`` block (each layer keeps the policy it was made with), the caller's again after it."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def abstract_weight_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:

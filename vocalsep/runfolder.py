@@ -2,8 +2,8 @@
 
 A new run refuses a folder that holds a checkpoint (resume it instead) or a trained model (nothing there
 is overwritten); a resumed run needs the checkpoint, and the settings that define the run as its
-``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss (the best validation loss
-so far), the data sets and the validation split (another split would train on songs validated so far), the
+``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss and the precision (the
+best validation loss so far), the data sets and the validation split (another split would train on songs validated so far), the
 batch size and the seed (a resumed run sees the batches an uninterrupted one would have), and the songs on
 each side of the validation split (``validation.txt``: songs that fail to read since can move others).  Where
 ``validation.txt`` exists the songs decide, not the settings: other names for the same validation songs
@@ -47,9 +47,11 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
         if getattr(old, section) != getattr(cfg, section):
             raise VocalsepError(f"{saved}: the {section} settings differ from this run's; resume with the same "
                                 f"{section} section (or train into another --out)")
-    if old.train.loss != cfg.train.loss:  # the best validation loss so far would be of another loss
-        raise VocalsepError(f"{saved}: train.loss was {old.train.loss!r}, this run's is {cfg.train.loss!r}; "
-                            "resume with the same loss (or train into another --out)")
+    for key in ("loss", "precision"):  # the best validation loss so far would be of another loss / arithmetic
+        if getattr(old.train, key) != getattr(cfg.train, key):
+            raise VocalsepError(f"{saved}: train.{key} was {getattr(old.train, key)!r}, this run's is "
+                                f"{getattr(cfg.train, key)!r}; resume with the same {key} (or train into another "
+                                "--out)")
     # what splits the songs (another split would train on songs validated so far), and what fixes the batches
     # (a resumed run sees those an uninterrupted one would have seen); steps, schedule and the rest may change
     same = {"data.datasets": lambda c: _resolved(c.data.datasets), "data.dataset": lambda c: c.data.dataset,
@@ -93,9 +95,15 @@ def check_split(out_dir: Path, train_songs, val_songs) -> None:
             "with the run's so far", path, len(before - now))
 
 
-def write_split(out_dir: Path, val_songs) -> None:
-    """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`), one a line."""
-    atomic.write_bytes(out_dir / VALIDATION, "".join(f"{s.name}\n" for s in val_songs).encode())
+def write_split(out_dir: Path, val_songs, resume: bool) -> None:
+    """Record the names of the run's validation songs in ``out_dir`` (:data:`VALIDATION`), one a line; a
+    resumed run (past :func:`check_split`) keeps those it validated before and does not read now, so that
+    a song that reads again later is still one the network never trained on."""
+    path = out_dir / VALIDATION
+    names = {s.name for s in val_songs}
+    if resume and path.is_file():
+        names |= set(path.read_text(encoding="utf-8").split("\n")) - {""}
+    atomic.write_bytes(path, "".join(f"{n}\n" for n in sorted(names)).encode())
 
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:

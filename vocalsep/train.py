@@ -25,7 +25,9 @@ Validation, every ``train.steps_per_epoch`` steps: the loss on a fixed set of pa
 (``val_loss``, which picks ``best.vsep``), and, when ``train.validation_songs_sdr`` > 0, the mean SDR (dB,
 ``10 log10(|v|^2 / |v - v_est|^2)``) of the mid of that many held-out songs (at most 30 s of each) separated
 at their own rate as ``vocalsep separate`` separates them (overlapping patches, the full-band stage and its
-rule above the model's band; ``val_sdr``: a progress figure over a few songs, not the evaluation).
+rule above the model's band; ``val_sdr``: a progress figure over a few songs, not the evaluation).  Both run
+the training network as it computes: in bfloat16 under ``train.precision: mixed_bfloat16``, where the model
+files (float32) separate a little differently (about 50 dB apart on a tiny network).
 
 Batch ``k`` of the data stream is a function of (seed, k) only (see :class:`data.BatchStream`) and the
 checkpoint holds the dropout RNG state with the weights, so a run is repeatable with the same ``--seed``, and a
@@ -195,7 +197,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     except OSError as e:
         raise VocalsepError(f"{out_dir}: cannot make the run folder ({e.strerror})") from None
     atomic.clear_stale(out_dir)  # temporary files of runs killed while writing (kill -9)
-    write_split(out_dir, val_songs)
+    write_split(out_dir, val_songs, resume)
     write_config(cfg, out_dir / "config.yaml")
 
     from .extras import tensorflow_if_backend
@@ -203,7 +205,7 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     tf = tensorflow_if_backend()  # None on JAX
     import keras
 
-    from .model import ModelFile, build_model, nonfinite
+    from .model import ModelFile, build_model, dtype_policy, nonfinite
     from .runners import KerasRunner
 
     try:  # the LiteRT converter's deprecation notices would break the progress bar
@@ -223,12 +225,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
             log.warning("threads: %s", e)
 
     keras.utils.set_random_seed(t.seed)
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(t.precision)  # the layers keep the policy they were made with
-    try:
+    with dtype_policy(t.precision):  # the layers keep the policy they were made with
         model = build_model(cfg.model)
-    finally:
-        keras.config.set_dtype_policy(policy)
     log.info("architecture %s: %d weights", cfg.model.arch, model.count_params())
     if t.lr_decay_steps > 0:
         lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, t.lr_decay_steps,
