@@ -239,7 +239,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                 # 0: let TensorFlow choose
     # the training network's arithmetic: float32, or Keras's mixed_bfloat16 (bfloat16 compute, float32
-    # weights; 1.45x faster steps on a CPU with AVX512-BF16, far slower on one without); the model file and
+    # weights; 1.25-1.45x faster steps on a CPU with AVX512-BF16, far slower on one without); the model file and
     # separation are float32 either way
     precision: Literal["float32", "mixed_bfloat16"] = "float32"
     log_every: int = 10
