@@ -68,14 +68,13 @@ def bench_pipeline(cfg, batches: int) -> None:
 def bench_steps(cfg, sampler, steps: int) -> None:
     import keras
 
-    from vocalsep.model import build_model
+    from vocalsep.model import build_model, dtype_policy
     from vocalsep.train import make_optimizer, make_steps
 
     bs = cfg.train.batch_size
     keras.utils.set_random_seed(0)
-    keras.config.set_dtype_policy(cfg.train.precision)  # as vocalsep.train builds it
-    model = build_model(cfg.model)
-    keras.config.set_dtype_policy("float32")
+    with dtype_policy(cfg.train.precision):  # as vocalsep.train builds it
+        model = build_model(cfg.model)
     opt = make_optimizer(cfg.train, cfg.train.learning_rate)
     step = make_steps(model, opt, bs, sampler.frontend.training_loss(cfg.train.loss)).train
     mix, voc, acc = sampler.batch(np.random.default_rng(0), bs)

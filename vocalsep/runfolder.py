@@ -3,11 +3,12 @@
 A new run refuses a folder that holds a checkpoint (resume it instead) or a trained model (nothing there
 is overwritten); a resumed run needs the checkpoint, and the settings that define the run as its
 ``config.yaml`` saved them: the STFT and network (the weights' shapes), the loss and the precision (the
-best validation loss so far), the data sets and the validation split (another split would train on songs validated so far), the
-batch size and the seed (a resumed run sees the batches an uninterrupted one would have), and the songs on
-each side of the validation split (``validation.txt``: songs that fail to read since can move others).  Where
-``validation.txt`` exists the songs decide, not the settings: other names for the same validation songs
-resume; runs begun before it keep ``data.validation`` and ``data.validation_fraction`` as they were.
+best validation loss so far), the data sets and the validation split (another split would train on songs
+validated so far), the batch size and the seed (a resumed run sees the batches an uninterrupted one would
+have), and the songs on each side of the validation split (``validation.txt``: songs that fail to read
+since can move others).  Where ``validation.txt`` exists the songs decide, not the settings: other names
+for the same validation songs resume; runs begun before it keep ``data.validation`` and
+``data.validation_fraction`` as they were.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def check_resume_config(cfg: Config, out_dir: Path) -> None:
                                 "into another --out")
 
 
+def _recorded(path: Path) -> set[str]:
+    """The song names of a run's :data:`VALIDATION` file."""
+    return set(path.read_text(encoding="utf-8").split("\n")) - {""}
+
+
 def check_split(out_dir: Path, train_songs, val_songs) -> None:
     """On a resume, before any patch is made: compare the run's validation songs (:data:`VALIDATION`, where
     the run has one) with the split of the songs found now.  Songs left out or added since (a stem that no
@@ -80,7 +86,7 @@ def check_split(out_dir: Path, train_songs, val_songs) -> None:
     path = out_dir / VALIDATION
     if not path.is_file():
         return
-    before = set(path.read_text(encoding="utf-8").split("\n")) - {""}
+    before = _recorded(path)
     now = {s.name for s in val_songs}
     moved = sorted((before & {s.name for s in train_songs}) | (now - before))
     if moved:
@@ -102,7 +108,7 @@ def write_split(out_dir: Path, val_songs, resume: bool) -> None:
     path = out_dir / VALIDATION
     names = {s.name for s in val_songs}
     if resume and path.is_file():
-        names |= set(path.read_text(encoding="utf-8").split("\n")) - {""}
+        names |= _recorded(path)
     atomic.write_bytes(path, "".join(f"{n}\n" for n in sorted(names)).encode())
 
 
