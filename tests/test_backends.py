@@ -1,5 +1,5 @@
 """Keras backends: training on JAX (KERAS_BACKEND=jax), its model files without a LiteRT conversion, and
-scripts/add_litert.py, which adds one; the one-line errors for a backend that cannot train."""
+`vocalsep export`, which adds one; the one-line errors for a backend that cannot train."""
 
 import importlib.util
 import json
@@ -54,9 +54,9 @@ def test_jax_backend_without_jax_is_one_line(tmp_path, stems):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax (KERAS_BACKEND=jax)")
-def test_a_model_trained_on_jax_separates_as_litert_after_add_litert(tmp_path, stems):
+def test_a_model_trained_on_jax_separates_as_litert_after_export(tmp_path, stems):
     """Train a tiny U-Net on JAX (a fresh process: Keras picks its backend on import), then: the file has
-    no LiteRT model and separates on Keras; scripts/add_litert.py converts it under TensorFlow, and the
+    no LiteRT model and separates on Keras; `vocalsep export` converts it under TensorFlow, and the
     LiteRT network gives the Keras network's output (the weights written on JAX fit TensorFlow's network)."""
     cfg = json.loads(json.dumps(TINY))
     cfg["data"]["datasets"] = [str(stems)]
@@ -83,11 +83,13 @@ def test_a_model_trained_on_jax_separates_as_litert_after_add_litert(tmp_path, s
         saved = [z[k].astype(np.float16) for k in z.files if k.startswith("model_")]  # (+ the RNG's state)
     assert all(any(c.shape == w.shape and np.array_equal(c, w) for c in saved) for w in mf.weights)
 
-    out = tmp_path / "converted.vsep"
-    script = [sys.executable, str(ROOT / "scripts" / "add_litert.py"), str(jax_file), str(out)]
-    r = subprocess.run(script, capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    out = tmp_path / "converted" / "model.vsep"
+    script = [sys.executable, "-m", "vocalsep.cli", "export", str(jax_file), "-o", str(out.parent)]
+    env_jax = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")  # export converts on TensorFlow
+    r = subprocess.run(script, capture_output=True, text=True, env=env_jax, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
-    r2 = subprocess.run(script, capture_output=True, text=True)  # never over an existing file
+    assert ModelFile.load(out).litert_weights == "float16"
+    r2 = subprocess.run(script, capture_output=True, text=True, cwd=ROOT)  # never over an existing file
     assert r2.returncode != 0 and "exists" in r2.stderr
 
     # the same song separated by the JAX process (its Keras network) and here by LiteRT: the weights written

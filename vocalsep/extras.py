@@ -51,7 +51,7 @@ def keras_backend() -> str:
     ``$KERAS_BACKEND``, else the ``backend`` of ``$KERAS_HOME/keras.json`` (default ``~/.keras``), else
     TensorFlow, which the ``train`` extra installs.  JAX trains too (on a GPU where only JAX is installed,
     say: docs/gpu.md); only TensorFlow converts a network for LiteRT, so model files written on JAX carry
-    no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`; scripts/add_litert.py adds it).
+    no ``model.tflite`` (:meth:`vocalsep.model.ModelFile.from_keras`; `vocalsep export` adds it).
     Any other backend is a one-line VocalsepError."""
     import json
     import os

@@ -4,8 +4,9 @@ Model file, format 2:
     config.json   {"format": 2, "spectral": {...}, "model": {"arch": "unet", ...}, "info": {...}}: the STFT,
                   the architecture's name (:mod:`vocalsep.models`) and its settings, and facts about the run
     weights.npz   the Keras weights in float16, in ``model.get_weights()`` order (arr_0, arr_1, ...)
-    model.tflite  the same network converted for LiteRT (optional; float16 weights; :mod:`vocalsep.export`),
-                  used for fast separation without importing TensorFlow
+    model.tflite  the same network converted for LiteRT (optional; :mod:`vocalsep.export`), used for fast
+                  separation without importing TensorFlow; config.json's ``litert_weights`` says whether its
+                  weights are ``float16`` (also when the key is absent: files written before it) or ``int8``
 
 Format 1 (vocalsep 0.1 and 0.2, and the U-Net they shipped) is format 2 without ``model.arch``: a U-Net.
 Reading either checks everything against the architecture's settings (:mod:`vocalsep.checks`).  The ways to
@@ -34,6 +35,7 @@ from .atomic import atomic_path, publish_new, temporary_beside
 from .checks import MAX_WEIGHTS, model_settings, read_member, weight_shapes
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
+from .export import LITERT_WEIGHTS, check_weights
 from .models.registry import get_arch
 from .models.unet import build_unet  # noqa: F401  (the U-Net's builder, importable from here as before)
 
@@ -64,6 +66,8 @@ class ModelFile:
     tflite: bytes | None = None
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the file it was loaded from, for messages
+    #: the weights of ``tflite``: one of :data:`vocalsep.export.LITERT_WEIGHTS`
+    litert_weights: str = "float16"
 
     def save(self, path: str | Path) -> None:
         """Write in format 2, atomically (temporary file, then rename)."""
@@ -76,6 +80,9 @@ class ModelFile:
             "model": self.model.to_dict(),
             "info": self.info,
         }
+        if self.tflite is not None:
+            check_weights(self.litert_weights)
+            cfg["litert_weights"] = self.litert_weights
         with np.errstate(over="ignore", invalid="ignore"):
             w16 = [np.asarray(w, dtype=np.float16) for w in self.weights]
         bad = nonfinite(w16)
@@ -157,20 +164,25 @@ class ModelFile:
                                             "infinite values")
                 tfl = (read_member(z, path, "model.tflite", 8 * n_params + (4 << 20))
                        if "model.tflite" in z.namelist() else None)
+                litert_weights = cfg.get("litert_weights", "float16")
+                if litert_weights not in LITERT_WEIGHTS:
+                    raise VocalsepError(f"{path}: config.json: litert_weights must be one of "
+                                        f"{', '.join(LITERT_WEIGHTS)}, not {repr(litert_weights)[:40]}")
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
                 RecursionError) as e:  # RecursionError: JSON nested thousands deep
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             raise VocalsepError(f"{path}: not a vocalsep model file ({msg})") from None
         info = cfg.get("info", {})
-        return cls(spectral, model, w, tfl, info if isinstance(info, dict) else {}, path)
+        return cls(spectral, model, w, tfl, info if isinstance(info, dict) else {}, path, litert_weights)
 
     @classmethod
     def from_keras(cls, keras_model, spectral: SpectralConfig, model: ModelConfig, info: dict | None = None,
                    tflite: bool = True) -> "ModelFile":
-        """The model file of ``keras_model`` (the network of ``model``), with its LiteRT conversion when
-        ``tflite`` (:func:`vocalsep.export.to_tflite`; imports TensorFlow) and Keras runs on TensorFlow:
-        on another backend (:func:`vocalsep.extras.keras_backend`) the file has no ``model.tflite``, and
-        separation runs it on Keras (``scripts/add_litert.py`` adds the conversion where TensorFlow is)."""
+        """The model file of ``keras_model`` (the network of ``model``), with its LiteRT conversion (float16
+        weights) when ``tflite`` (:func:`vocalsep.export.to_tflite`; imports TensorFlow) and Keras runs on
+        TensorFlow: on another backend (:func:`vocalsep.extras.keras_backend`) the file has no
+        ``model.tflite``, and separation runs it on Keras (``vocalsep export`` adds the conversion where
+        TensorFlow is)."""
         import keras
 
         mf = cls(spectral, model, [np.asarray(w) for w in keras_model.get_weights()], None, dict(info or {}))
@@ -242,7 +254,7 @@ def _warn_no_litert(backend: str) -> None:
     """The warning of :meth:`ModelFile.from_keras` on a backend that cannot convert for LiteRT, once."""
     logging.getLogger("vocalsep.model").warning(
         "Keras runs on %s: model files are written without their LiteRT conversion (separation runs them on "
-        "Keras; scripts/add_litert.py adds it on a machine with TensorFlow)", backend)
+        "Keras; `vocalsep export` adds it on a machine with TensorFlow)", backend)
 
 
 def build_model_check(cfg: ModelConfig) -> None:

@@ -111,8 +111,9 @@ class _F16Layer:
         return self._w
 
 
-def to_tflite(keras_model, cfg: ModelConfig) -> bytes:
-    """Convert the Keras U-Net (inference mode) to a LiteRT flatbuffer with float16 weights.
+def to_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> bytes:
+    """Convert the Keras U-Net (inference mode) to a LiteRT flatbuffer with ``weights`` (float16 or int8:
+    :func:`vocalsep.export.convert`).
 
     Batch norms are folded into the convolutions, and each 5x5 stride-2 transposed convolution becomes
     the equivalent 3x3 convolution plus depth-to-space, which XNNPACK runs about 3x faster.  Weights are
@@ -148,7 +149,6 @@ def to_tflite(keras_model, cfg: ModelConfig) -> bytes:
             x = tf.sigmoid(x) if i == len(dec) - 1 else tf.nn.relu(x)
         return x
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([unet.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    from ..export import convert
+
+    return convert(unet.get_concrete_function(), weights)
