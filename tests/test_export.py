@@ -62,6 +62,15 @@ def test_int8_weights_are_int8_and_separate_close_to_keras(name, tmp_path):
     v_lite, _ = Separator(tmp_path / "q.vsep", backend="litert").separate(x, 22050)
     assert sdr(v_keras, v_lite) > 40  # (float16: > 60, tests/test_archs.py; the shipped models' masks: 40 dB)
 
+    # what evaluate records of the runtime: each member's LiteRT weights
+    from vocalsep.evaluate import make_estimator
+
+    src = tmp_path / f"{name}.vsep"
+    assert make_estimator("model", tmp_path / "q.vsep").describe()["litert_weights"] == "int8"
+    members = make_estimator("model", [src, tmp_path / "q.vsep"]).describe()["members"]
+    assert [m["litert_weights"] for m in members] == ["float16", "int8"]
+    assert "litert_weights" not in make_estimator("model", src, backend="keras").describe()
+
 
 def crafted_config(tmp_path, src, change) -> str:
     """``src`` rewritten with its config.json changed by ``change`` (a function of the dict)."""

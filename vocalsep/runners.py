@@ -97,6 +97,7 @@ class LiteRunner:
         if mf.tflite is None:
             raise VocalsepError(f"{name}: model file has no LiteRT model")
         self.batch = batch
+        self.weights = mf.litert_weights  # float16 or int8 (vocalsep.export.LITERT_WEIGHTS)
         shape_in, shape_out = mf.model.io_shapes()
         self._shape, self._out_shape = (batch,) + shape_in, shape_out
         try:

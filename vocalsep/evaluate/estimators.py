@@ -94,13 +94,16 @@ class SeparatorEstimator:
         mc = getattr(self.separator, "model_config", None)
         if mc is not None:
             d["model_config"] = mc.to_dict()
-        backend = getattr(getattr(self.separator, "runner", None), "name", None)
-        if backend:
-            d["backend"] = backend
+        runner = getattr(self.separator, "runner", None)
+        if getattr(runner, "name", None):
+            d["backend"] = runner.name
+        if getattr(runner, "weights", None):  # LiteRT's: float16 or int8 (vocalsep export)
+            d["litert_weights"] = runner.weights
         members = getattr(self.separator, "members", [])
         if len(members) > 1:  # an ensemble: each member's architecture and runtime (the above are the first's)
             d["members"] = [{"model": str(m.path), "arch": getattr(m.frontend.model, "arch", None),
-                             "backend": m.runner.name} for m in members]
+                             "backend": m.runner.name, "litert_weights": getattr(m.runner, "weights", None)}
+                            for m in members]
         return d
 
 
