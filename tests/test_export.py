@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from vocalsep import Separator, VocalsepError
-from vocalsep.cli import EXPORT_WEIGHTS, main
+from vocalsep.cli import main
+from vocalsep.cli.export import EXPORT_WEIGHTS
 from vocalsep.export import LITERT_WEIGHTS, to_tflite
 from vocalsep.model import ModelFile, build_model
 from vocalsep.models import get_arch
