@@ -61,7 +61,7 @@ def verbosity(command):
 #: --fast's help (separate and evaluate); the figures: docs/choices.md, "The shipped ensemble"
 FAST_HELP = ("One shipped model instead of the ensemble of two (the same recipe trained with two seeds, their "
              "masks averaged): 1.5x faster, 0.1 to 1.2 dB lower vocals SDR on voices the models never heard.  "
-             "As fast and without that loss: int8 copies of both ('vocalsep export --help').")
+             "Faster still, and the ensemble's vocals: int8 copies of both ('vocalsep export --help').")
 
 
 def chosen_models(models: tuple[Path, ...], fast: bool) -> list[Path] | None:
