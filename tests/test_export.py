@@ -96,6 +96,10 @@ def test_the_weight_type_is_checked_and_files_written_before_it_are_float16(tmp_
     with pytest.raises(VocalsepError, match=r"crafted.vsep: config.json: litert_weights must be one of "
                                             r"float16, int8, not 'int4'"):
         ModelFile.load(bad)
+    for value in ([1], {"a": 1}, None):  # other JSON: the same one line
+        bad = crafted_config(tmp_path, src, lambda c: c.update(litert_weights=value))
+        with pytest.raises(VocalsepError, match="litert_weights must be one of float16, int8"):
+            ModelFile.load(bad)
     with pytest.raises(VocalsepError, match="LiteRT weights must be one of float16, int8, not 'int4'"):
         dataclasses.replace(ModelFile.load(src), litert_weights="int4").save(tmp_path / "never.vsep")
     assert not (tmp_path / "never.vsep").exists()
@@ -131,15 +135,33 @@ def test_export_without_models_converts_the_shipped_ones(tmp_path, monkeypatch, 
 
     a, b = tiny_file(tmp_path / "a"), tiny_file(tmp_path / "b", "attention-unet", seed=6)
     monkeypatch.setattr(vocalsep.model, "shipped_model_paths", lambda: [a, b])
-    r = CliRunner().invoke(main, ["export", "-o", str(tmp_path / "out")])
+    r = CliRunner().invoke(main, ["export", "-o", str(tmp_path / "out"), "--weights", "int8"])
     assert r.exit_code == 0, r.output
     for src in (a, b):
         mf = ModelFile.load(tmp_path / "out" / src.name)
-        assert mf.litert_weights == "float16" and mf.model == ModelFile.load(src).model
+        assert mf.litert_weights == "int8" and "int8" in tensor_types(mf.tflite)
+        assert mf.model == ModelFile.load(src).model
 
 
 def test_two_models_of_one_name_are_refused_before_any_conversion(tmp_path):
     a, b = tiny_file(tmp_path / "a"), tiny_file(tmp_path / "b")
     r = CliRunner().invoke(main, ["export", str(a), str(b), "-o", str(tmp_path / "out")])
     assert r.exit_code == 1 and "two models would be written as unet.vsep" in r.output
+    r = CliRunner().invoke(main, ["export", str(a), str(tmp_path / "a" / ".." / "a" / "unet.vsep"),
+                                  "-o", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "unet.vsep: given twice" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "out").write_text("a file")
+    r = CliRunner().invoke(main, ["export", str(tiny_file(tmp_path)), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 1 and r.output.strip() == f"Error: {tmp_path / 'out'}: not a folder"
+
+
+def test_a_bad_model_after_a_good_one_writes_nothing(tmp_path, keras_on_tensorflow):
+    good, bad = tiny_file(tmp_path), tmp_path / "bad.vsep"
+    bad.write_bytes(b"not a zip")
+    r = CliRunner().invoke(main, ["export", str(good), str(bad), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "bad.vsep: not a vocalsep model file" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -41,9 +41,15 @@ def to_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> bytes:
     from .models.unet import to_tflite as unet_tflite
 
     check_weights(weights)
-    if cfg.arch == "unet" and fast_export_fits(cfg):
-        return unet_tflite(keras_model, cfg, weights)
-    return generic_tflite(keras_model, cfg, weights)
+    try:
+        if cfg.arch == "unet" and fast_export_fits(cfg):
+            return unet_tflite(keras_model, cfg, weights)
+        return generic_tflite(keras_model, cfg, weights)
+    except VocalsepError:
+        raise
+    except Exception as e:  # an op LiteRT lacks, say: one line naming the architecture
+        why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise VocalsepError(f"model: architecture {cfg.arch!r} cannot be converted for LiteRT ({why})") from None
 
 
 def check_weights(weights) -> None:
@@ -69,7 +75,7 @@ def convert(function, weights: str = "float16") -> bytes:
 def generic_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> bytes:
     """Any Keras model of a registered architecture -> LiteRT flatbuffer with ``weights`` (see the module
     docstring).  The model's weights are rounded through float16 during the conversion and put back
-    afterwards."""
+    afterwards.  TensorFlow's own errors pass through (:func:`to_tflite` makes them one line)."""
     import tensorflow as tf
 
     check_weights(weights)
@@ -82,34 +88,30 @@ def generic_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> b
             return keras_model(x, training=False)
 
         # (without the trackable object: given one, the converter goes through a SavedModel and its output is NaN)
-        try:
-            return convert(network.get_concrete_function(), weights)
-        except Exception as e:  # an op LiteRT lacks, say: one line naming the architecture
-            why = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise VocalsepError(f"model: architecture {cfg.arch!r} cannot be converted for LiteRT ({why})") from None
+        return convert(network.get_concrete_function(), weights)
     finally:
         keras_model.set_weights(saved)
 
 
-def export_model(src, out, weights: str = "float16") -> None:
-    """Write ``out`` (a path): the model file ``src`` with its network converted for LiteRT anew, with
-    ``weights`` (one of :data:`LITERT_WEIGHTS`); its settings, Keras weights and info as they are.  Needs
-    TensorFlow, and Keras on it (``KERAS_BACKEND=tensorflow``).  ``out`` must not exist: it is never
-    replaced, also when it appears during the conversion; ``src`` is left as it is.  Any problem: one-line
-    VocalsepError naming the file."""
-    import os
 
+def exported(src, weights: str = "float16"):
+    """The model file ``src`` (a path) with its network converted for LiteRT anew, with ``weights`` (one of
+    :data:`LITERT_WEIGHTS`), as a :class:`vocalsep.model.ModelFile` in memory; its settings, Keras weights
+    and info as they are, ``src`` left as it is.  Needs TensorFlow, and Keras on it
+    (``KERAS_BACKEND=tensorflow``).  Any problem: one-line VocalsepError naming the file."""
     import keras
 
     from .model import ModelFile
 
     check_weights(weights)
-    if os.path.lexists(out):  # (before the conversion's minute; save_new checks again at the end)
-        raise VocalsepError(f"{out}: exists; give a new file")
     if keras.backend.backend() != "tensorflow":
         raise VocalsepError(f"converting for LiteRT needs Keras on TensorFlow, not on {keras.backend.backend()} "
                             "(set KERAS_BACKEND=tensorflow)")
     mf = ModelFile.load(src)
-    mf.tflite = to_tflite(mf.keras_model(), mf.model, weights)
+    network = mf.keras_model()
+    try:
+        mf.tflite = to_tflite(network, mf.model, weights)
+    except VocalsepError as e:  # (the converter's message names the architecture, not the file)
+        raise VocalsepError(f"{src}: {e}") from None
     mf.litert_weights = weights
-    mf.save_new(out)
+    return mf

@@ -37,21 +37,30 @@ def export(models: tuple[Path, ...], out_dir: Path, weights: str, quiet: bool, v
     from ..model import shipped_model_paths
 
     sources = list(models) or shipped_model_paths()
+    for i, src in enumerate(sources):
+        if any(os.path.realpath(src) == os.path.realpath(s) for s in sources[:i]):
+            raise VocalsepError(f"{src}: given twice")
     outs = [out_dir / Path(m).name for m in sources]
     twice = sorted({o.name for o in outs if outs.count(o) > 1})
     if twice:
         raise VocalsepError(f"{out_dir}: two models would be written as {twice[0]}; export them into different folders")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VocalsepError(f"{out_dir}: not a folder")
     for o in outs:  # every problem with the outputs before the first conversion
         if os.path.lexists(o):
             raise VocalsepError(f"{o}: exists; give another folder or remove it")
     require("train", "vocalsep export", ("tensorflow", "keras"))
     os.environ["KERAS_BACKEND"] = "tensorflow"  # before Keras is imported: only TensorFlow converts
-    from ..export import export_model
+    from ..export import exported
     from ..extras import import_tensorflow
 
     import_tensorflow()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for src, o in zip(sources, outs):
-        export_model(src, o, weights)
+    converted = [exported(src, weights) for src in sources]  # all of them before anything is written
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VocalsepError(f"{out_dir}: cannot be created ({e.strerror})") from None
+    for mf, o in zip(converted, outs):
+        mf.save_new(o)  # (never over a file, also one that appeared meanwhile)
         if not quiet:
             click.echo(f"Wrote {o} (LiteRT, {weights} weights)", err=True)

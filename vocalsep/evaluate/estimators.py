@@ -102,7 +102,8 @@ class SeparatorEstimator:
         members = getattr(self.separator, "members", [])
         if len(members) > 1:  # an ensemble: each member's architecture and runtime (the above are the first's)
             d["members"] = [{"model": str(m.path), "arch": getattr(m.frontend.model, "arch", None),
-                             "backend": m.runner.name, "litert_weights": getattr(m.runner, "weights", None)}
+                             "backend": m.runner.name}
+                            | ({"litert_weights": m.runner.weights} if getattr(m.runner, "weights", None) else {})
                             for m in members]
         return d
 
