@@ -40,7 +40,6 @@ def to_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> bytes:
     from .models.unet import fast_export_fits
     from .models.unet import to_tflite as unet_tflite
 
-    check_weights(weights)
     try:
         if cfg.arch == "unet" and fast_export_fits(cfg):
             return unet_tflite(keras_model, cfg, weights)
@@ -52,10 +51,11 @@ def to_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> bytes:
         raise VocalsepError(f"model: architecture {cfg.arch!r} cannot be converted for LiteRT ({why})") from None
 
 
-def check_weights(weights) -> None:
-    """VocalsepError unless ``weights`` is one of :data:`LITERT_WEIGHTS`."""
+def check_weights(weights, what: str = "LiteRT weights") -> None:
+    """VocalsepError unless ``weights`` (any value, e.g. read from JSON) is one of :data:`LITERT_WEIGHTS`;
+    ``what``: how the message names it."""
     if weights not in LITERT_WEIGHTS:
-        raise VocalsepError(f"LiteRT weights must be one of {', '.join(LITERT_WEIGHTS)}, not {str(weights)[:40]!r}")
+        raise VocalsepError(f"{what} must be one of {', '.join(LITERT_WEIGHTS)}, not {repr(weights)[:40]}")
 
 
 def convert(function, weights: str = "float16") -> bytes:
@@ -78,7 +78,6 @@ def generic_tflite(keras_model, cfg: ModelConfig, weights: str = "float16") -> b
     afterwards.  TensorFlow's own errors pass through (:func:`to_tflite` makes them one line)."""
     import tensorflow as tf
 
-    check_weights(weights)
     saved = keras_model.get_weights()
     try:
         keras_model.set_weights([np.asarray(w, np.float16).astype(w.dtype) for w in saved])

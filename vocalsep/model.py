@@ -35,7 +35,7 @@ from .atomic import atomic_path, publish_new, temporary_beside
 from .checks import MAX_WEIGHTS, model_settings, read_member, weight_shapes
 from .config import ModelConfig, SpectralConfig
 from .errors import VocalsepError
-from .export import LITERT_WEIGHTS, check_weights
+from .export import check_weights
 from .models.registry import get_arch
 from .models.unet import build_unet  # noqa: F401  (the U-Net's builder, importable from here as before)
 
@@ -165,9 +165,7 @@ class ModelFile:
                 tfl = (read_member(z, path, "model.tflite", 8 * n_params + (4 << 20))
                        if "model.tflite" in z.namelist() else None)
                 litert_weights = cfg.get("litert_weights", "float16")
-                if litert_weights not in LITERT_WEIGHTS:
-                    raise VocalsepError(f"{path}: config.json: litert_weights must be one of "
-                                        f"{', '.join(LITERT_WEIGHTS)}, not {repr(litert_weights)[:40]}")
+                check_weights(litert_weights, f"{path}: config.json: litert_weights")
         except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, NotImplementedError,
                 RecursionError) as e:  # RecursionError: JSON nested thousands deep
             msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__

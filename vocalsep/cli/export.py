@@ -37,8 +37,9 @@ def export(models: tuple[Path, ...], out_dir: Path, weights: str, quiet: bool, v
     from ..model import shipped_model_paths
 
     sources = list(models) or shipped_model_paths()
+    real = [os.path.realpath(src) for src in sources]
     for i, src in enumerate(sources):
-        if any(os.path.realpath(src) == os.path.realpath(s) for s in sources[:i]):
+        if real[i] in real[:i]:
             raise VocalsepError(f"{src}: given twice")
     outs = [out_dir / Path(m).name for m in sources]
     twice = sorted({o.name for o in outs if outs.count(o) > 1})
